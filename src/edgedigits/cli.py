@@ -1,0 +1,130 @@
+"""The `edgedigits` command line: each command builds a config and calls one library function.
+
+Heavy libraries (TensorFlow, tf2onnx, matplotlib) are imported inside the commands
+that need them. Library errors (`EdgeDigitsError`) become one line on stderr and
+exit status 1; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgedigits.errors import EdgeDigitsError
+
+app = typer.Typer(
+    help="Train, export and run handwritten-digit models with ONNX.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Settings:
+    debug = False  # set by the global --debug option
+
+
+ModelOption = Annotated[str, typer.Option("--model", "-m", help="A registered model name, or 'all'.")]
+OutOption = Annotated[Path, typer.Option("--out", help="Folder for models, reports and index.json.", file_okay=False)]
+DataOption = Annotated[
+    str | None,
+    typer.Option("--data", envvar="EDGEDIGITS_MNIST", help="MNIST copy to use: mnist.npz or a folder of the four IDX files."),
+]
+DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA when it really runs, else CPU), cpu or cuda.")]
+ThreadsOption = Annotated[int | None, typer.Option("--threads", min=1, help="onnxruntime intra-op threads (default: all cores).")]
+
+
+def reports_errors(command):
+    """Turn the library's errors into one line on stderr and exit status 1 (a traceback with --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except EdgeDigitsError as error:
+            if Settings.debug:
+                raise
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@app.callback()
+def main_options(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False):
+    Settings.debug = debug
+
+
+@app.command()
+@reports_errors
+def train(
+    model: ModelOption = "all",
+    epochs: Annotated[int | None, typer.Option(min=1, help="Epochs (default: the model's own, 10 for the seed's).")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Batch size (default: the model's own).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same model.")] = 0,
+    subset: Annotated[int | None, typer.Option(min=100, help="Train on the first N training images only (smoke runs).")] = None,
+    out: OutOption = Path("models"),
+    data: DataOption = None,
+):
+    """Train models on MNIST; write NAME.keras, NAME/history.json, metrics.json and plots."""
+    from edgedigits.train import resolve_names
+
+    names = resolve_names(model)
+    from edgedigits.train.fit import TrainConfig, train_model
+
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, subset=subset, data=data)
+    for name in names:
+        result = train_model(name, config, out)
+        typer.echo(f"{name}: wrote {result.model_path} and {out / name}/ (history, metrics, plots)")
+
+
+@app.command()
+@reports_errors
+def export(
+    model: ModelOption = "all",
+    out: OutOption = Path("models"),
+    opset: Annotated[int | None, typer.Option(min=13, help="ONNX opset (default: the pinned one).")] = None,
+    data: DataOption = None,
+):
+    """Convert NAME.keras to NAME.onnx; keep it only if it matches Keras on all 10,000 test images."""
+    from edgedigits.train import resolve_names
+
+    names = resolve_names(model)
+    from edgedigits.export.onnx_export import OPSET, export_model
+
+    for name in names:
+        result = export_model(name, out, opset=opset or OPSET, data=data)
+        typer.echo(f"{name}: wrote {result.onnx_path} ({result.size_bytes / 1e6:.2f} MB), "
+                   f"test accuracy {result.parity.exported_accuracy:.2%}, parity {result.parity.summary()}")
+
+
+@app.command("eval")
+@reports_errors
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="An exported .onnx model.", exists=True, dir_okay=False)],
+    data: DataOption = None,
+    device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
+    report: Annotated[Path | None, typer.Option(help="Where to write the JSON report (default: MODEL.eval.json).")] = None,
+):
+    """Accuracy and confusion matrix of an ONNX model on the MNIST test set (onnxruntime only)."""
+    from edgedigits.evaluate import evaluate_model, format_confusion, write_report
+    import numpy as np
+
+    result = evaluate_model(model, data=data, device=device, threads=threads)
+    report = report or model.with_suffix(".eval.json")
+    write_report(result, report)
+    typer.echo(f"{model}: running on {result.provider}", err=True)
+    typer.echo(format_confusion(np.array(result.confusion)))
+    typer.echo(f"{model}: accuracy {result.accuracy:.2%} on {result.images} MNIST test images "
+               f"({result.errors} wrong, {result.seconds:.2f}s); report {report}")
+
+
+def main() -> None:
+    app(prog_name="edgedigits")

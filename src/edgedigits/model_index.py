@@ -1,0 +1,47 @@
+"""`models/index.json`: every exported model with its file, sha256, size, accuracy and parity.
+
+`bench` and `eval` read it; the runtime checks a model's sha256 against it when
+both are present. Entries are keyed by file name; writing one replaces the old.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from edgedigits.files import sha256_file, write_json_atomic
+
+INDEX_NAME = "index.json"
+
+
+def index_path(models_dir: Path) -> Path:
+    return Path(models_dir) / INDEX_NAME
+
+
+def read_entries(models_dir: Path) -> list[dict]:
+    """The index's entries; an index that is missing or unreadable counts as empty."""
+    try:
+        entries = json.loads(index_path(models_dir).read_text())["models"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [entry for entry in entries if isinstance(entry, dict) and "file" in entry]
+
+
+def entry_for(model_path: Path) -> dict | None:
+    model_path = Path(model_path)
+    return next((e for e in read_entries(model_path.parent) if e["file"] == model_path.name), None)
+
+
+def describe(model_path: Path, **fields) -> dict:
+    """An index entry for the file at `model_path`: its name, sha256 and size, plus `fields`."""
+    model_path = Path(model_path)
+    return {"file": model_path.name, "sha256": sha256_file(model_path), "size_bytes": model_path.stat().st_size, **fields}
+
+
+def write_entries(models_dir: Path, entries: list[dict]) -> None:
+    write_json_atomic(index_path(models_dir), {"models": sorted(entries, key=lambda e: e["file"])})
+
+
+def add_entry(models_dir: Path, entry: dict) -> None:
+    """Add `entry`, replacing any entry for the same file, and rewrite the index atomically."""
+    write_entries(models_dir, [e for e in read_entries(models_dir) if e["file"] != entry["file"]] + [entry])

@@ -1,0 +1,152 @@
+"""Training one registered model on MNIST, the seed's way, and writing what it made.
+
+Writes, for model NAME in the output folder:
+    NAME.keras                      the trained model
+    NAME/history.json               loss and accuracy per epoch
+    NAME/metrics.json               test accuracy and loss, training time, machine, versions
+    NAME/samples.png, curves.png, confusion.png, mistakes.png
+
+Usage:
+    from edgedigits.train.fit import TrainConfig, train_model
+    result = train_model("cnn", TrainConfig(epochs=2), Path("models"))
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not the user's business
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from edgedigits.contract import to_model_input  # noqa: E402
+from edgedigits.data import load_mnist  # noqa: E402
+from edgedigits.evaluate import confusion_matrix  # noqa: E402
+from edgedigits.files import atomic_path, write_json_atomic  # noqa: E402
+from edgedigits.train import plots  # noqa: E402
+from edgedigits.train.models import MODELS  # noqa: E402
+
+
+@dataclass
+class TrainConfig:
+    epochs: int | None = None  # None: the model's own default (the seed's 10)
+    batch_size: int | None = None  # None: the model's own default (the seed's 200)
+    seed: int = 0  # weights, dropout and shuffling all follow it: same seed, same model
+    subset: int | None = None  # train on the first N training images only (quick smoke runs)
+    data: str | None = None  # a user copy of MNIST; None: the usual sources
+
+
+@dataclass
+class TrainResult:
+    name: str
+    model_path: Path
+    test_accuracy: float
+    test_loss: float
+    train_seconds: float
+
+
+class EpochLine(keras.callbacks.Callback):
+    """One line per epoch, readable in a terminal and in a CI log alike."""
+
+    def __init__(self, name: str, epochs: int):
+        super().__init__()
+        self.name, self.epochs = name, epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        figures = "  ".join(f"{key} {value:.4f}" for key, value in logs.items() if key != "learning_rate")
+        print(f"{self.name} epoch {epoch + 1}/{self.epochs}  {figures}  ({time.perf_counter() - self.started:.1f}s)", flush=True)
+
+
+def machine_description() -> dict[str, object]:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+
+
+def train_model(name: str, config: TrainConfig, out_dir: Path) -> TrainResult:
+    """Train the registered model `name` and write its model, history, metrics and plots under `out_dir`."""
+    spec = MODELS[name]
+    epochs = config.epochs or spec.epochs
+    batch_size = config.batch_size or spec.batch_size
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch size must be positive, got {epochs} and {batch_size}")
+
+    # --- Data: the test set is only ever scored, never trained or tuned on.
+    (x_train, y_train), (x_test, y_test) = load_mnist(config.data)
+    if config.subset:
+        x_train, y_train = x_train[: config.subset], y_train[: config.subset]
+
+    # --- Model: deterministic given the seed.
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+    model = spec.build()
+    model.compile(
+        optimizer=keras.optimizers.Adam(spec.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+
+    # --- Training.
+    print(f"{name}: training on {len(x_train)} images ({spec.validation_split:.0%} held out for validation), "
+          f"{epochs} epochs, batch {batch_size}", flush=True)
+    start = time.perf_counter()
+    history = model.fit(
+        to_model_input(x_train),
+        y_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_split=spec.validation_split,
+        verbose=0,
+        callbacks=[EpochLine(name, epochs)],
+    )
+    train_seconds = time.perf_counter() - start
+
+    # --- Evaluation on the test set.
+    probabilities = model.predict(to_model_input(x_test), batch_size=1000, verbose=0)
+    predicted = probabilities.argmax(axis=1)
+    test_loss = float(keras.losses.sparse_categorical_crossentropy(y_test, probabilities).numpy().mean())
+    test_accuracy = float((predicted == y_test).mean())
+    confusion = confusion_matrix(y_test, predicted)
+    print(f"{name}: test accuracy {test_accuracy:.2%}, loss {test_loss:.4f}, trained in {train_seconds:.0f}s", flush=True)
+
+    # --- Artifacts, each written whole or not at all.
+    model_path = out_dir / f"{name}.keras"
+    with atomic_path(model_path) as temporary:
+        model.save(temporary)
+    report_dir = out_dir / name
+    history_lists = {key: [float(value) for value in values] for key, values in history.history.items()}
+    write_json_atomic(report_dir / "history.json", history_lists)
+    write_json_atomic(report_dir / "metrics.json", {
+        "model": name,
+        "architecture": spec.architecture,
+        "parameters": int(model.count_params()),
+        "test_accuracy": test_accuracy,
+        "test_loss": test_loss,
+        "test_errors": int((predicted != y_test).sum()),
+        "train_seconds": round(train_seconds, 1),
+        "train_images": len(x_train),
+        "config": {**asdict(config), "epochs": epochs, "batch_size": batch_size},
+        "confusion": confusion.tolist(),
+        "machine": machine_description(),
+    })
+    plots.plot_samples(x_train, y_train, report_dir / "samples.png")
+    plots.plot_history(history_lists, report_dir / "curves.png")
+    plots.plot_confusion(confusion, report_dir / "confusion.png", f"{name}: test accuracy {test_accuracy:.2%}")
+    plots.plot_mistakes(x_test, y_test, predicted, report_dir / "mistakes.png")
+    return TrainResult(name, model_path, test_accuracy, test_loss, train_seconds)

@@ -1,0 +1,84 @@
+"""The model registry: every named model, how to build it and how the seed trained it.
+
+Each builder returns an uncompiled Keras model with the contract's outside:
+input `image` [N, 28, 28, 1] float32 in [0, 1], output `probabilities` [N, 10].
+Keras is imported inside the builders, so listing the names stays cheap.
+Later models join by adding one `ModelSpec` to `MODELS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edgedigits.contract import INPUT_NAME, INPUT_SHAPE, NUM_CLASSES, OUTPUT_NAME
+from edgedigits.errors import EdgeDigitsError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    architecture: str  # one line, stored in the ONNX metadata
+    build: Callable[[], object]  # () -> keras.Model, uncompiled
+    epochs: int
+    batch_size: int
+    learning_rate: float = 1e-3  # Adam's default, as in the seed
+    validation_split: float = 0.1  # the last 10% of the training set, as Keras's fit(validation_split=...) takes it
+
+
+def build_mlp():
+    """The seed's MLP: 784-512-512-10, ReLU, dropout 0.2."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE, name=INPUT_NAME),
+            layers.Flatten(),
+            layers.Dense(512, activation="relu"),
+            layers.Dropout(0.2),
+            layers.Dense(512, activation="relu"),
+            layers.Dropout(0.2),
+            layers.Dense(NUM_CLASSES, activation="softmax", name=OUTPUT_NAME),
+        ],
+        name="mlp",
+    )
+
+
+def build_cnn():
+    """The seed's CNN: conv 5x5x32, pool 2, conv 5x5x64, pool 2, dense 1024, dropout 0.4, softmax (valid padding)."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE, name=INPUT_NAME),
+            layers.Conv2D(32, 5, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 5, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(1024, activation="relu"),
+            layers.Dropout(0.4),
+            layers.Dense(NUM_CLASSES, activation="softmax", name=OUTPUT_NAME),
+        ],
+        name="cnn",
+    )
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("mlp", "MLP 784-512-512-10, ReLU, dropout 0.2 (seed)", build_mlp, epochs=10, batch_size=200),
+        ModelSpec("cnn", "CNN conv5x5x32-pool-conv5x5x64-pool-dense1024-dropout0.4-dense10 (seed)", build_cnn, epochs=10, batch_size=200),
+    )
+}
+
+
+def resolve_names(name: str) -> list[str]:
+    """`all` means every registered model; anything else must be a registered name."""
+    if name == "all":
+        return list(MODELS)
+    if name not in MODELS:
+        raise EdgeDigitsError(f"unknown model '{name}'; known models: {', '.join(MODELS)} (or 'all')")
+    return [name]
