@@ -1,0 +1,61 @@
+"""Shared fixtures: real MNIST, tiny real ONNX graphs, and one tiny model trained and exported once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgedigits.contract import INPUT_NAME, OUTPUT_NAME
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The real, verified MNIST (from the cache, or fetched once into it)."""
+    from edgedigits.data import load_mnist
+
+    return load_mnist()
+
+
+def write_linear_onnx(path: Path, input_shape=(None, 28, 28, 1), input_name=INPUT_NAME, seed=0) -> Path:
+    """A small real ONNX classifier built without TensorFlow: flatten -> matmul -> softmax."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    features = int(np.prod(input_shape[1:]))
+    weights = np.random.default_rng(seed).normal(size=(features, 10)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", [input_name], ["flat"], axis=1),
+            helper.make_node("MatMul", ["flat", "weights"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], [OUTPUT_NAME], axis=1),
+        ],
+        "linear",
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", *input_shape[1:]])],
+        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", 10])],
+        initializer=[numpy_helper.from_array(weights, "weights")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """A tiny MLP trained for seconds and exported through the command line, once per session.
+
+    Returns the models folder and the outputs of the two commands.
+    """
+    from typer.testing import CliRunner
+
+    from edgedigits.cli import app
+
+    models = tmp_path_factory.mktemp("models")
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", "--model", "mlp", "--epochs", "1", "--subset", "3000", "--out", str(models)])
+    assert trained.exit_code == 0, trained.output
+    exported = runner.invoke(app, ["export", "--model", "mlp", "--out", str(models)])
+    assert exported.exit_code == 0, exported.output
+    return models, trained.output, exported.output

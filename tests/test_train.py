@@ -1,0 +1,63 @@
+"""edgedigits.train: the registry's models keep the contract and the seed's architecture."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgedigits.errors import EdgeDigitsError
+from edgedigits.train.models import MODELS, resolve_names
+
+# Parameter counts of the seed's architectures, worked out by hand:
+# MLP 784*512+512 + 512*512+512 + 512*10+10; CNN (5*5*1*32+32) + (5*5*32*64+64) + (4*4*64*1024+1024) + (1024*10+10).
+SEED_PARAMETERS = {"mlp": 669_706, "cnn": 1_111_946}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_model_keeps_the_contract(name):
+    model = MODELS[name].build()
+    assert model.input_shape == (None, 28, 28, 1)
+    assert model.output_shape == (None, 10)
+    probabilities = np.asarray(model(np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", list(SEED_PARAMETERS))
+def test_seed_models_are_the_seed_architectures(name):
+    assert MODELS[name].build().count_params() == SEED_PARAMETERS[name]
+    assert (MODELS[name].epochs, MODELS[name].batch_size, MODELS[name].validation_split) == (10, 200, 0.1)
+
+
+def test_resolve_names():
+    assert resolve_names("all") == list(MODELS)
+    assert resolve_names("cnn") == ["cnn"]
+    with pytest.raises(EdgeDigitsError, match="unknown model 'resnet'; known models: mlp, cnn"):
+        resolve_names("resnet")
+
+
+@pytest.mark.slow
+def test_training_writes_every_artifact_and_learns(tiny_models):
+    models, output, _ = tiny_models
+    assert "mlp epoch 1/1" in output  # progress per epoch
+    metrics = json.loads((models / "mlp" / "metrics.json").read_text())
+    assert metrics["test_accuracy"] > 0.75  # 3,000 images, one epoch (84% here): far above chance (10%)
+    assert metrics["train_images"] == 3000 and metrics["config"]["epochs"] == 1
+    history = json.loads((models / "mlp" / "history.json").read_text())
+    assert set(history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    for plot in ("samples", "curves", "confusion", "mistakes"):
+        assert (models / "mlp" / f"{plot}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (models / "mlp.keras").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_training_is_deterministic_given_a_seed(tmp_path):
+    from edgedigits.train.fit import TrainConfig, train_model
+
+    config = TrainConfig(epochs=1, subset=1000, seed=7)
+    first = train_model("mlp", config, tmp_path / "a")
+    second = train_model("mlp", config, tmp_path / "b")
+    assert first.test_loss == second.test_loss
+    history = [json.loads((tmp_path / run / "mlp" / "history.json").read_text()) for run in ("a", "b")]
+    assert history[0] == history[1]
