@@ -35,6 +35,9 @@ $(MODELS)/%.onnx: $(MODELS)/%.keras | $(INSTALLED)
 
 export: $(SEED_MODELS:%=$(MODELS)/%.onnx)
 
+# The .keras files are results, not intermediates: make must never delete them.
+.SECONDARY: $(SEED_MODELS:%=$(MODELS)/%.keras)
+
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
 
