@@ -1,4 +1,5 @@
 # make train export   -> .venv, MNIST, models/mlp.keras cnn.keras, models/mlp.onnx cnn.onnx
+# make calibrate      -> models/mlp.int8.onnx cnn.int8.onnx behind the accuracy gate, temperatures
 # make test           -> .venv with the dev extras, then the test suite
 # Nothing but Python 3.10+ and pip is needed beforehand.
 
@@ -11,7 +12,7 @@ SEED_MODELS := mlp cnn
 RUNTIME_EXTRA := $(shell nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 INSTALLED := $(VENV)/.installed-$(RUNTIME_EXTRA)
 
-.PHONY: all install train export test clean
+.PHONY: all install train export calibrate test clean
 
 all: export
 
@@ -37,6 +38,10 @@ export: $(SEED_MODELS:%=$(MODELS)/%.onnx)
 
 # The .keras files are results, not intermediates: make must never delete them.
 .SECONDARY: $(SEED_MODELS:%=$(MODELS)/%.keras)
+
+# INT8 behind the accuracy gate, temperatures, timings (exports first if needed).
+calibrate: export
+	$(BIN)/edgedigits calibrate --model all --out $(MODELS)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest

@@ -104,6 +104,35 @@ def export(
                    f"test accuracy {result.parity.exported_accuracy:.2%}, parity {result.parity.summary()}")
 
 
+@app.command()
+@reports_errors
+def calibrate(
+    model: ModelOption = "all",
+    out: OutOption = Path("models"),
+    method: Annotated[str, typer.Option(help="auto (try each, keep the best that passes), minmax, entropy or percentile.")] = "auto",
+    samples: Annotated[int, typer.Option(min=10, help="Training images for calibration (stratified by digit).")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the calibration sample.")] = 0,
+    data: DataOption = None,
+):
+    """Quantize NAME.onnx to NAME.int8.onnx behind an accuracy gate; fit temperatures; time both."""
+    from edgedigits.train import resolve_names
+
+    names = resolve_names(model)
+    from edgedigits.calibration.quantize import calibrate_model
+
+    for name in names:
+        result = calibrate_model(name, out, method=method, samples=samples, seed=seed, data=data)
+        typer.echo(f"{name}: wrote {result.int8_path} ({result.method}, {samples} calibration images); "
+                   f"reliability diagram {result.reliability_plot}")
+        typer.echo(f"  {'':5} {'size':>9} {'accuracy':>9} {'T':>6} {'ECE before':>11} {'ECE after':>10} "
+                   f"{'batch-1 us':>11} {'img/s @256':>11}  (one thread)")
+        for precision, report in (("fp32", result.fp32), ("int8", result.int8)):
+            typer.echo(f"  {precision:5} {report.size_bytes / 1e6:>7.2f}MB {report.test_accuracy:>9.2%} "
+                       f"{report.temperature:>6.3f} {report.ece_before:>11.4f} {report.ece_after:>10.4f} "
+                       f"{report.speed['latency_median_us']:>11.1f} {report.speed['throughput_images_per_s']:>11.0f}")
+        typer.echo(f"  faster here: {result.faster}")
+
+
 @app.command("eval")
 @reports_errors
 def evaluate(

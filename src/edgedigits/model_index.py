@@ -45,3 +45,11 @@ def write_entries(models_dir: Path, entries: list[dict]) -> None:
 def add_entry(models_dir: Path, entry: dict) -> None:
     """Add `entry`, replacing any entry for the same file, and rewrite the index atomically."""
     write_entries(models_dir, [e for e in read_entries(models_dir) if e["file"] != entry["file"]] + [entry])
+
+
+def refresh_entry(model_path: Path, **fields) -> None:
+    """Re-describe a file that changed (new sha256 and size), keeping its other fields and updating `fields`."""
+    model_path = Path(model_path)
+    previous = entry_for(model_path) or {}
+    kept = {key: value for key, value in previous.items() if key not in ("file", "sha256", "size_bytes")}
+    add_entry(model_path.parent, describe(model_path, **(kept | fields)))
