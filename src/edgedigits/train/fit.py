@@ -140,7 +140,8 @@ def train_model(name: str, config: TrainConfig, out_dir: Path) -> TrainResult:
         "test_loss": test_loss,
         "test_errors": int((predicted != y_test).sum()),
         "train_seconds": round(train_seconds, 1),
-        "train_images": len(x_train),
+        "train_images": len(x_train) - round(len(x_train) * spec.validation_split),  # Keras holds out the last part
+        "validation_images": round(len(x_train) * spec.validation_split),
         "config": {**asdict(config), "epochs": epochs, "batch_size": batch_size},
         "confusion": confusion.tolist(),
         "machine": machine_description(),
