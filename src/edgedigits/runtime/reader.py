@@ -1,0 +1,91 @@
+"""The Reader: an image in, the numbers written on it out.
+
+    from edgedigits.runtime import Reader
+    reader = Reader("models/cnn.int8.onnx", device="auto")   # auto | cpu | cuda
+    reading = reader.read(image)        # BGR or gray numpy image
+    reading.text                        # "2017" ("20?7" where a digit is unsure)
+    reading.lines                       # ["2017"] top to bottom
+    reading.digits                      # [Digit(value, confidence, box, line), ...]
+
+Per image: segmentation (`segment.py`), MNIST-style normalisation of every crop
+(`normalize.py`), one `session.run` for all crops, temperature-calibrated
+confidence, text.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgedigits.contract import INPUT_SHAPE
+from edgedigits.errors import EdgeDigitsError
+from edgedigits.runtime.confidence import apply_temperature
+from edgedigits.runtime.normalize import normalize_digit
+from edgedigits.runtime.segment import segment
+from edgedigits.runtime.session import Model, open_model
+
+UNSURE_BELOW = 0.5  # calibrated probability under which a digit shows as "?"
+UNSURE_MARK = "?"
+
+
+@dataclass(frozen=True)
+class Digit:
+    value: int
+    confidence: float  # calibrated probability of `value`
+    box: tuple[int, int, int, int]  # x, y, w, h in the original image's pixels
+    line: int
+
+    def as_dict(self) -> dict:
+        return {"digit": self.value, "confidence": round(self.confidence, 4), "box": list(self.box), "line": self.line}
+
+
+@dataclass
+class Reading:
+    lines: list[str]
+    digits: list[Digit]
+    timings_ms: dict[str, float] = field(default_factory=dict)  # segment, infer
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def compose_lines(digits: list[Digit], spaces: list[bool], unsure_below: float) -> list[str]:
+    """Text per line: each digit, or `?` where it is unsure; a space where segmentation saw a wide gap."""
+    lines: dict[int, str] = {}
+    for digit, space in zip(digits, spaces):
+        character = str(digit.value) if digit.confidence >= unsure_below else UNSURE_MARK
+        lines[digit.line] = lines.get(digit.line, "") + character + (" " if space else "")
+    return [lines[number] for number in sorted(lines)]
+
+
+class Reader:
+    """Reads the digits on images with one model; safe to share between threads."""
+
+    def __init__(self, model: str | Path | Model, device: str = "auto", threads: int | None = None,
+                 unsure_below: float = UNSURE_BELOW):
+        self.model = model if isinstance(model, Model) else open_model(model, device=device, threads=threads)
+        if not 0 <= unsure_below <= 1:
+            raise EdgeDigitsError(f"the unsure threshold is a probability, got {unsure_below}")
+        self.unsure_below = unsure_below
+        self.temperature = float(self.model.metadata.get("temperature", 1.0))
+
+    def read(self, image: np.ndarray) -> Reading:
+        start = time.perf_counter()
+        segments = segment(image)
+        inputs = np.stack([normalize_digit(segments.crop(box)) for box in segments.boxes]) if segments.boxes else None
+        segmented = time.perf_counter()
+        if inputs is None:
+            return Reading([], [], {"segment": (segmented - start) * 1e3, "infer": 0.0})
+        probabilities = apply_temperature(self.model.predict(inputs.reshape(-1, *INPUT_SHAPE)), self.temperature)
+        inferred = time.perf_counter()
+        digits = []
+        for box, row in zip(segments.boxes, probabilities):
+            value = int(row.argmax())
+            original = segments.original_box(box)
+            digits.append(Digit(value, float(row[value]), (original.x, original.y, original.w, original.h), box.line))
+        lines = compose_lines(digits, segments.gaps, self.unsure_below)
+        return Reading(lines, digits, {"segment": (segmented - start) * 1e3, "infer": (inferred - segmented) * 1e3})
