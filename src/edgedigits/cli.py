@@ -35,6 +35,11 @@ DataOption = Annotated[
 ]
 DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA when it really runs, else CPU), cpu or cuda.")]
 ThreadsOption = Annotated[int | None, typer.Option("--threads", min=1, help="onnxruntime intra-op threads (default: all cores).")]
+ModelPathOption = Annotated[
+    Path | None,
+    typer.Option("--model", "-m", dir_okay=False, help="An .onnx model (default: the best one in models/index.json)."),
+]
+UnsureOption = Annotated[float, typer.Option("--unsure", min=0.0, max=1.0, help="Calibrated confidence under which a digit shows as '?'.")]
 
 
 def reports_errors(command):
@@ -137,15 +142,26 @@ def calibrate(
 @reports_errors
 def evaluate(
     model: Annotated[Path, typer.Argument(help="An exported .onnx model.", exists=True, dir_okay=False)],
+    pages: Annotated[Path | None, typer.Option(help="Score on photographed pages (a folder with truth.jsonl) instead of MNIST.",
+                                               exists=True, file_okay=False)] = None,
     data: DataOption = None,
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
     report: Annotated[Path | None, typer.Option(help="Where to write the JSON report (default: MODEL.eval.json).")] = None,
 ):
-    """Accuracy and confusion matrix of an ONNX model on the MNIST test set (onnxruntime only)."""
-    from edgedigits.evaluate import evaluate_model, format_confusion, write_report
+    """Accuracy and confusion matrix on the MNIST test set, or pages read exactly on a field set (onnxruntime only)."""
+    from edgedigits.evaluate import evaluate_model, evaluate_pages, format_confusion, write_report
     import numpy as np
 
+    if pages is not None:
+        result = evaluate_pages(model, pages, device=device, threads=threads)
+        report = report or model.with_suffix(".pages.json")
+        write_report(result, report)
+        typer.echo(f"{model} on {pages}: {result.overall.summary()}")
+        for group, tally in result.by_group.items():
+            typer.echo(f"  {group:16} {tally.summary()}")
+        typer.echo(f"report {report}")
+        return
     result = evaluate_model(model, data=data, device=device, threads=threads)
     report = report or model.with_suffix(".eval.json")
     write_report(result, report)
@@ -153,6 +169,81 @@ def evaluate(
     typer.echo(format_confusion(np.array(result.confusion)))
     typer.echo(f"{model}: accuracy {result.accuracy:.2%} on {result.images} MNIST test images "
                f"({result.errors} wrong, {result.seconds:.2f}s); report {report}")
+
+
+def open_reader(model: Path | None, device: str, threads: int | None, unsure: float):
+    """The Reader for `read` and `stream`, saying once on stderr which model and provider run."""
+    from edgedigits.model_index import default_model
+    from edgedigits.runtime import Reader
+
+    if model is None:
+        model = default_model(Path("models"))
+        if model is None:
+            raise EdgeDigitsError("no model in models/index.json: run `make train export` first, or pass --model FILE.onnx")
+    reader = Reader(model, device=device, threads=threads, unsure_below=unsure)
+    typer.echo(f"reading with {model} on {reader.model.provider}", err=True)
+    return reader
+
+
+@app.command()
+@reports_errors
+def read(
+    paths: Annotated[list[str], typer.Argument(help="Images, folders (searched recursively) or glob patterns.")],
+    model: ModelPathOption = None,
+    output_format: Annotated[str, typer.Option("--format", help="text, jsonl or csv (one record per input).")] = "text",
+    save: Annotated[Path | None, typer.Option(help="Write annotated copies of the images to this folder.", file_okay=False)] = None,
+    device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
+    unsure: UnsureOption = 0.5,
+):
+    """Read the numbers on images. Exit status 1 if any input could not be read (it gets an error record)."""
+    from edgedigits.runtime.batch import CSV_COLUMNS, FORMATS, Progress, format_record, read_all
+    from edgedigits.runtime.inputs import expand
+
+    if output_format not in FORMATS:
+        raise EdgeDigitsError(f"unknown format '{output_format}'; use one of {', '.join(FORMATS)}")
+    reader = open_reader(model, device, threads, unsure)
+    inputs = expand(paths)
+    progress = Progress(len(inputs))
+    if output_format == "csv":
+        typer.echo(",".join(CSV_COLUMNS))
+    for record in read_all(reader, inputs, save_dir=save):
+        typer.echo(format_record(record, output_format))
+        progress.advance(record)
+    if progress.failed:
+        typer.echo(f"{progress.failed} of {progress.total} inputs could not be read", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def stream(
+    source: Annotated[str, typer.Argument(help="Camera index (0), /dev/video*, a video file or a URL.")],
+    model: ModelPathOption = None,
+    show: Annotated[bool, typer.Option(help="Show the frames with boxes and FPS in a window (needs OpenCV with a GUI).")] = False,
+    save: Annotated[Path | None, typer.Option(help="Write the annotated video here (.mp4 or .avi).", dir_okay=False)] = None,
+    output_format: Annotated[str, typer.Option("--format", help="text or jsonl: one line each time the reading changes.")] = "text",
+    device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
+    unsure: UnsureOption = 0.5,
+    smooth: Annotated[int, typer.Option(min=1, help="Frames the reading is smoothed over.")] = 5,
+):
+    """Read a camera or a video live; print the reading each time it changes. Ctrl-C or q stops."""
+    import json
+
+    from edgedigits.runtime.stream import run_stream
+
+    if output_format not in ("text", "jsonl"):
+        raise EdgeDigitsError(f"unknown format '{output_format}'; use text or jsonl")
+    reader = open_reader(model, device, threads, unsure)
+    for update in run_stream(reader, source, show=show, save=save, window=smooth):
+        if output_format == "jsonl":
+            typer.echo(json.dumps(update.as_dict()))
+        else:
+            minutes, seconds = divmod(update.seconds, 60)
+            typer.echo(f"{int(minutes):02d}:{seconds:05.2f}  frame {update.frame:>5}  {update.text.replace(chr(10), ' / ') or '-'}")
+    if save:
+        typer.echo(f"wrote {save}", err=True)
 
 
 def main() -> None:

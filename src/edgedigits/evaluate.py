@@ -1,10 +1,11 @@
-"""Scoring an exported `.onnx` model on the MNIST test set with onnxruntime alone.
+"""Scoring an exported `.onnx` model with onnxruntime alone: on the MNIST test set, or on photographed pages.
 
 No TensorFlow here: `edgedigits eval` runs where the runtime runs.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -13,8 +14,12 @@ import numpy as np
 
 from edgedigits.contract import NUM_CLASSES, to_model_input
 from edgedigits.data import load_mnist
+from edgedigits.errors import EdgeDigitsError
 from edgedigits.files import write_json_atomic
 from edgedigits.runtime import open_model
+from edgedigits.runtime.batch import read_all
+from edgedigits.runtime.inputs import Input
+from edgedigits.runtime.reader import UNSURE_BELOW, Reader
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -63,3 +68,89 @@ def evaluate_model(model_path: str | Path, data: str | Path | None = None, devic
 
 def write_report(report: EvalReport, path: str | Path) -> None:
     write_json_atomic(path, asdict(report))
+
+
+# --- Field accuracy: photographed pages with ground truth ------------------------------------------
+
+
+def align(truth: str, read: str) -> tuple[int, int, int, int]:
+    """(right, wrong, missed, invented) digits of `read` against `truth`, by edit-distance alignment.
+
+    Line breaks take part in the alignment but are not counted as digits; `?` aligned
+    with a digit counts as wrong.
+    """
+    rows, columns = len(truth) + 1, len(read) + 1
+    cost = np.zeros((rows, columns), np.int32)
+    cost[:, 0], cost[0, :] = np.arange(rows), np.arange(columns)
+    for i in range(1, rows):
+        for j in range(1, columns):
+            cost[i, j] = min(cost[i - 1, j] + 1, cost[i, j - 1] + 1, cost[i - 1, j - 1] + (truth[i - 1] != read[j - 1]))
+    right = wrong = missed = invented = 0
+    i, j = len(truth), len(read)
+    while i > 0 or j > 0:
+        if i > 0 and j > 0 and cost[i, j] == cost[i - 1, j - 1] + (truth[i - 1] != read[j - 1]):
+            if truth[i - 1].isdigit():
+                right += truth[i - 1] == read[j - 1]
+                wrong += truth[i - 1] != read[j - 1]
+            i, j = i - 1, j - 1
+        elif i > 0 and cost[i, j] == cost[i - 1, j] + 1:
+            missed += truth[i - 1].isdigit()
+            i -= 1
+        else:
+            invented += read[j - 1] != "\n"
+            j -= 1
+    return right, wrong, missed, invented
+
+
+@dataclass
+class PageTally:
+    pages: int = 0
+    exact: int = 0
+    digits: int = 0
+    right: int = 0
+    wrong: int = 0
+    missed: int = 0
+    invented: int = 0
+
+    def add(self, truth_lines: list[str], read_lines: list[str]) -> None:
+        right, wrong, missed, invented = align("\n".join(truth_lines), "\n".join(read_lines))
+        self.pages += 1
+        self.exact += truth_lines == read_lines
+        self.digits += sum(len(line) for line in truth_lines)
+        self.right, self.wrong, self.missed, self.invented = (
+            self.right + right, self.wrong + wrong, self.missed + missed, self.invented + invented)
+
+    def summary(self) -> str:
+        return (f"{self.exact}/{self.pages} pages exact ({self.exact / max(self.pages, 1):.1%}), "
+                f"digits right {self.right}/{self.digits} ({self.right / max(self.digits, 1):.1%}), "
+                f"wrong {self.wrong}, missed {self.missed}, invented {self.invented}")
+
+
+@dataclass
+class PagesReport:
+    model: str
+    pages_dir: str
+    overall: PageTally
+    by_group: dict[str, PageTally]  # "difficulty", "difficulty/source"
+    failures: list[dict]
+
+
+def evaluate_pages(model_path: str | Path, pages_dir: str | Path, device: str = "auto", threads: int | None = None,
+                   unsure_below: float | None = None) -> PagesReport:
+    """Read every page listed in `pages_dir/truth.jsonl` and tally pages read exactly and digits right."""
+    pages_dir = Path(pages_dir)
+    truth_path = pages_dir / "truth.jsonl"
+    if not truth_path.is_file():
+        raise EdgeDigitsError(f"{truth_path}: no ground truth; make pages with `python scripts/make_pages.py --out {pages_dir}`")
+    truths = [json.loads(line) for line in truth_path.read_text().splitlines() if line.strip()]
+    reader = Reader(model_path, device=device, threads=threads,
+                    unsure_below=UNSURE_BELOW if unsure_below is None else unsure_below)
+    overall, groups, failures = PageTally(), {}, []
+    inputs = [Input(truth["file"], pages_dir / truth["file"]) for truth in truths]
+    for truth, record in zip(truths, read_all(reader, inputs)):
+        for key in ("all", truth["difficulty"], f"{truth['difficulty']}/{truth['source']}"):
+            tally = overall if key == "all" else groups.setdefault(key, PageTally())
+            tally.add(truth["lines"], record.lines)
+        if record.lines != truth["lines"]:
+            failures.append({"file": truth["file"], "truth": truth["lines"], "read": record.lines, "error": record.error})
+    return PagesReport(str(model_path), str(pages_dir), overall, dict(sorted(groups.items())), failures)

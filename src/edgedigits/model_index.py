@@ -53,3 +53,21 @@ def refresh_entry(model_path: Path, **fields) -> None:
     previous = entry_for(model_path) or {}
     kept = {key: value for key, value in previous.items() if key not in ("file", "sha256", "size_bytes")}
     add_entry(model_path.parent, describe(model_path, **(kept | fields)))
+
+
+def default_model(models_dir: Path) -> Path | None:
+    """The model the runtime uses when none is named: the most accurate model, in its faster passing precision.
+
+    Candidates are fp32 exports and INT8 files whose gate passed. The most
+    accurate model name wins; of its files, the one `calibrate` timed as faster
+    on this machine is taken (the fp32 file when nothing was timed).
+    """
+    entries = [e for e in read_entries(models_dir) if (Path(models_dir) / e["file"]).is_file()
+               and (e.get("precision") == "fp32" or e.get("gate", {}).get("passed"))]
+    fp32 = [e for e in entries if e.get("precision") == "fp32"]
+    if not fp32:
+        return None
+    best_name = max(fp32, key=lambda e: e.get("test_accuracy", 0.0))["name"]
+    mine = [e for e in entries if e.get("name") == best_name]
+    chosen = next((e for e in mine if e.get("faster_here")), next(e for e in mine if e.get("precision") == "fp32"))
+    return Path(models_dir) / chosen["file"]

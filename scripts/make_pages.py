@@ -1,0 +1,24 @@
+"""Generate a field set: photographed pages of handwritten numbers and their ground truth.
+
+Usage:
+    python scripts/make_pages.py --count 300 --out fieldset/     # then: edgedigits eval MODEL --pages fieldset/
+"""
+
+import argparse
+from pathlib import Path
+
+from edgedigits.fieldset import write_pages
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=300, help="pages (equal shares of each difficulty and digit source)")
+    parser.add_argument("--out", type=Path, default=Path("fieldset"))
+    parser.add_argument("--seed", type=int, default=0)
+    arguments = parser.parse_args()
+    truth = write_pages(arguments.out, arguments.count, seed=arguments.seed)
+    print(f"wrote {arguments.count} pages and {truth}")
+
+
+if __name__ == "__main__":
+    main()

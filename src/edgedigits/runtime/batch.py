@@ -1,0 +1,131 @@
+"""Reading many images: one record per input, in order, and a bad file never stops the batch.
+
+Decoding and segmentation run in a small thread pool (OpenCV and onnxruntime
+release the GIL), with a bounded queue so that memory stays flat on a folder of
+ten thousand scans.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+
+from edgedigits.errors import EdgeDigitsError
+from edgedigits.files import write_bytes_atomic
+from edgedigits.runtime.annotate import annotate
+from edgedigits.runtime.inputs import Input, load_image
+from edgedigits.runtime.reader import Digit, Reader
+
+FORMATS = ("text", "jsonl", "csv")
+CSV_COLUMNS = ("source", "text", "digits", "min_confidence", "error")
+LINE_SEPARATOR = " / "  # between lines, where a format has one line per input
+
+
+@dataclass
+class Record:
+    """What `read` reports for one input (the JSONL record of DESIGN.md)."""
+
+    source: str
+    lines: list[str] = field(default_factory=list)
+    digits: list[Digit] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def as_dict(self) -> dict:
+        return {"source": self.source, "text": self.text, "lines": self.lines,
+                "digits": [d.as_dict() for d in self.digits], "error": self.error}
+
+
+def read_one(reader: Reader, item: Input, save_dir: Path | None = None) -> Record:
+    if item.error:
+        return Record(item.source, error=item.error)
+    try:
+        image = load_image(item.path)
+        reading = reader.read(image)
+        if save_dir is not None:
+            save_annotated(image, reading, reader.unsure_below, save_dir, item.path)
+    except EdgeDigitsError as error:
+        return Record(item.source, error=str(error))
+    except cv2.error as error:  # an image OpenCV decoded but cannot process; rare, and never fatal to a batch
+        return Record(item.source, error=f"OpenCV failed on this image: {str(error).strip().splitlines()[-1]}")
+    return Record(item.source, reading.lines, reading.digits)
+
+
+def save_annotated(image, reading, unsure_below: float, save_dir: Path, path: Path) -> None:
+    """Write `<save_dir>/<stem>.read.jpg`, the digits drawn on the image (a number added on a name clash)."""
+    target = save_dir / f"{path.stem}.read.jpg"
+    counter = 1
+    while target.exists():
+        counter += 1
+        target = save_dir / f"{path.stem}.read-{counter}.jpg"
+    ok, encoded = cv2.imencode(".jpg", annotate(image, reading, unsure_below, caption=reading.text.replace("\n", LINE_SEPARATOR)))
+    if not ok:
+        raise EdgeDigitsError(f"could not encode the annotated copy for {path}")
+    write_bytes_atomic(target, encoded.tobytes())
+
+
+def read_all(reader: Reader, inputs: Iterable[Input], save_dir: Path | None = None, workers: int | None = None) -> Iterator[Record]:
+    """Records in input order; up to 2 x `workers` images in flight at once."""
+    workers = workers or min(4, os.cpu_count() or 1)
+    if save_dir is not None:
+        save_dir.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: collections.deque = collections.deque()
+        for item in inputs:
+            pending.append(pool.submit(read_one, reader, item, save_dir))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+# --- Output ------------------------------------------------------------------------------------------
+
+
+def format_record(record: Record, output_format: str) -> str:
+    """One line (without its newline) for `record` in `output_format`."""
+    if output_format == "jsonl":
+        return json.dumps(record.as_dict())
+    if output_format == "csv":
+        buffer = io.StringIO()
+        confidences = [d.confidence for d in record.digits]
+        csv.writer(buffer, lineterminator="").writerow([
+            record.source, LINE_SEPARATOR.join(record.lines), len(record.digits),
+            f"{min(confidences):.4f}" if confidences else "", record.error or ""])
+        return buffer.getvalue()
+    if record.error:
+        return f"{record.source}: error: {record.error}"
+    return f"{record.source}: {LINE_SEPARATOR.join(record.lines)}"
+
+
+class Progress:
+    """A one-line progress counter on stderr, only where stderr is a terminal and the batch is long."""
+
+    def __init__(self, total: int, minimum: int = 20):
+        self.total, self.done, self.failed = total, 0, 0
+        self.enabled = total >= minimum and sys.stderr.isatty()
+        self.started = self.shown = time.perf_counter()
+
+    def advance(self, record: Record) -> None:
+        self.done += 1
+        self.failed += record.error is not None
+        now = time.perf_counter()
+        if self.enabled and (now - self.shown > 0.2 or self.done == self.total):
+            self.shown = now
+            rate = self.done / max(now - self.started, 1e-9)
+            end = "\n" if self.done == self.total else ""
+            print(f"\r[{self.done}/{self.total}] {rate:.0f} images/s, {self.failed} failed", end=end, file=sys.stderr, flush=True)

@@ -1,0 +1,120 @@
+"""From what a user typed to decoded images: files, folders (recursive), globs; and why one failed.
+
+Every failure is an `ImageError` whose message names the problem and what to do;
+the batch reader turns it into an error record and goes on with the next input.
+Sizes are checked from the file's header before decoding, so a 30000x30000 PNG
+is refused without ever allocating its 2.7 GB of pixels.
+"""
+
+from __future__ import annotations
+
+import glob
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgedigits.errors import EdgeDigitsError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".gif"}
+MAX_PIXELS = 50_000_000  # 50 MP: larger than any phone photo; a page scanned at 600 dpi is about 35 MP
+MIN_SIDE = 8  # pixels; nothing smaller can hold a readable digit
+
+
+class ImageError(EdgeDigitsError):
+    """One input could not be read as an image."""
+
+
+@dataclass(frozen=True)
+class Input:
+    """One thing to read: a file, or a problem found while expanding what the user typed."""
+
+    source: str
+    path: Path | None = None
+    error: str | None = None
+
+
+def expand(arguments: list[str]) -> list[Input]:
+    """Files as given, folders searched recursively for images, glob patterns expanded; in order."""
+    inputs: list[Input] = []
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            inputs += [Input(str(p), p) for p in found] or [Input(argument, error=f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")]
+        elif path.exists() or path.is_symlink():
+            inputs.append(Input(argument, path))
+        elif glob.has_magic(argument):
+            matches = sorted(Path(p) for p in glob.glob(argument, recursive=True))
+            files = [p for p in matches if p.is_file()]
+            inputs += [Input(str(p), p) for p in files] or [Input(argument, error="no file matches this pattern")]
+        else:
+            inputs.append(Input(argument, error="no such file or folder"))
+    return inputs
+
+
+# --- Headers: the size of an image without decoding it ---------------------------------------------
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    position = 2
+    while position + 9 < len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            position += 2
+            continue
+        length = struct.unpack(">H", data[position + 2 : position + 4])[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
+            height, width = struct.unpack(">HH", data[position + 5 : position + 9])
+            return width, height
+        position += 2 + length
+    return None
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, JPEG, GIF or BMP header; None for other formats."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_size(data)
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        return struct.unpack("<HH", data[6:10])
+    if data[:2] == b"BM" and len(data) >= 26:
+        width, height = struct.unpack("<ii", data[18:26])
+        return abs(width), abs(height)
+    return None
+
+
+def decode(data: bytes) -> np.ndarray:
+    """Bytes of an image file -> BGR, BGRA or gray array; ImageError saying why not."""
+    if not data:
+        raise ImageError("empty file (0 bytes)")
+    size = image_size(data)
+    if size and size[0] * size[1] > MAX_PIXELS:
+        raise ImageError(f"image is {size[0]}x{size[1]} pixels ({size[0] * size[1] / 1e6:.0f} MP), over the "
+                         f"{MAX_PIXELS / 1e6:.0f} MP limit: downscale it first")
+    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-64:]:
+        raise ImageError("truncated JPEG (no end-of-image marker): the file is incomplete")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ImageError("not an image OpenCV can decode (a damaged file, or not an image at all)")
+    if min(image.shape[:2]) < MIN_SIDE:
+        raise ImageError(f"image is {image.shape[1]}x{image.shape[0]} pixels: too small to hold a digit")
+    return image
+
+
+def read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except IsADirectoryError:
+        raise ImageError("is a folder, not an image") from None
+    except OSError as error:
+        raise ImageError(f"cannot read: {error.strerror or error}") from None
+
+
+def load_image(path: Path) -> np.ndarray:
+    return decode(read_file(path))
