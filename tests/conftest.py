@@ -44,7 +44,7 @@ def write_linear_onnx(path: Path, input_shape=(None, 28, 28, 1), input_name=INPU
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
-    """A small MLP trained for seconds (12,000 images, 2 epochs) and exported through the command line, once per session.
+    """A small MLP trained for seconds (the seed's MLP, 2 epochs instead of 10) and exported through the command line, once per session.
 
     Returns the models folder and the outputs of the two commands.
     """
@@ -54,7 +54,7 @@ def tiny_models(tmp_path_factory):
 
     models = tmp_path_factory.mktemp("models")
     runner = CliRunner()
-    trained = runner.invoke(app, ["train", "--model", "mlp", "--epochs", "2", "--subset", "12000", "--out", str(models)])
+    trained = runner.invoke(app, ["train", "--model", "mlp", "--epochs", "2", "--out", str(models)])
     assert trained.exit_code == 0, trained.output
     exported = runner.invoke(app, ["export", "--model", "mlp", "--out", str(models)])
     assert exported.exit_code == 0, exported.output

@@ -149,10 +149,12 @@ def perspective(rng: np.random.Generator, image: np.ndarray, amount: float) -> n
     return cv2.warpPerspective(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
 
 
-def render_page(rng: np.random.Generator, difficulty: str, source: str, mnist_test) -> Page:
-    """One photographed page of one or two numbers."""
+def render_page(rng: np.random.Generator, difficulty: str, source: str, mnist_test, lines: list[str] | None = None,
+                board: bool | None = None, ruled: bool | None = None) -> Page:
+    """One photographed page of one or two numbers (random unless `lines`, `board` or `ruled` say)."""
     level = DIFFICULTIES.index(difficulty)
-    lines = [random_number(rng) for _ in range(1 if rng.random() < 0.6 else 2)]
+    if lines is None:
+        lines = [random_number(rng) for _ in range(1 if rng.random() < 0.6 else 2)]
     images, labels = mnist_test
     if source == "mnist":
         digit_ink = lambda d: mnist_digit(rng, d, images, labels)  # noqa: E731
@@ -160,7 +162,8 @@ def render_page(rng: np.random.Generator, difficulty: str, source: str, mnist_te
         digit_ink = lambda d: script_digit(rng, d)  # noqa: E731
     ink = layout_ink(rng, lines, digit_ink)[:, :, None]
     width, height = PAGE_SIZE
-    board = level > 0 and rng.random() < 0.15 * level
+    if board is None:
+        board = level > 0 and rng.random() < 0.15 * level
     if board:
         background = np.array([rng.uniform(40, 70), rng.uniform(55, 85), rng.uniform(35, 60)], np.float32)
         chalk = np.float32(rng.uniform(200, 240))
@@ -170,7 +173,7 @@ def render_page(rng: np.random.Generator, difficulty: str, source: str, mnist_te
     else:
         paper = np.array([rng.uniform(205, 250) for _ in range(3)], np.float32)
         page = np.broadcast_to(paper, (height, width, 3)).copy()
-        if level > 0 and rng.random() < 0.5:
+        if ruled if ruled is not None else (level > 0 and rng.random() < 0.5):
             draw_ruled_lines(rng, page)
         pen = np.array([rng.uniform(20, 90), rng.uniform(15, 60), rng.uniform(10, 50)], np.float32)  # blue-black, BGR
         page = page * (1 - ink) + pen * ink

@@ -25,7 +25,7 @@ def to_bgr(image: np.ndarray) -> np.ndarray:
 def annotate(image: np.ndarray, reading: Reading, unsure_below: float, caption: str | None = None) -> np.ndarray:
     """A BGR copy of `image` with the reading drawn on it (and an optional caption at the top left)."""
     canvas = to_bgr(image)
-    scale = max(0.4, max(canvas.shape[:2]) / 1200)
+    scale = max(0.6, max(canvas.shape[:2]) / 800)
     thickness = max(1, round(2 * scale))
     for digit in reading.digits:
         x, y, w, h = digit.box

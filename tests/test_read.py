@@ -1,0 +1,248 @@
+"""Reading images: the Reader, `edgedigits read`, every bad input of the runtime issue, and `eval --pages`."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edgedigits import model_index
+from edgedigits.cli import app
+from edgedigits.evaluate import align
+from edgedigits.runtime import Reader
+from edgedigits.runtime.inputs import MAX_PIXELS, ImageError, decode, expand
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+runner = CliRunner(env={"COLUMNS": "250"})
+pytestmark = pytest.mark.slow  # most tests here need the small trained model
+
+
+@pytest.fixture(scope="module")
+def model_path(tiny_models):
+    return tiny_models[0] / "mlp.onnx"
+
+
+@pytest.fixture(scope="module")
+def reader(model_path):
+    return Reader(model_path, device="cpu")
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+# --- The Reader on the committed samples ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, lines", [("2017", ["2017"]), ("two-lines", ["385", "46"]), ("board", ["1024"])])
+def test_reads_the_samples(reader, name, lines):
+    reading = reader.read(cv2.imread(str(SAMPLES / f"{name}.jpg")))
+    assert reading.lines == lines
+    assert reading.text == "\n".join(lines)
+    assert [d.line for d in reading.digits] == [i for i, line in enumerate(lines) for _ in line]
+    assert all(0 < d.confidence <= 1 for d in reading.digits)
+    xs = [d.box[0] for d in reading.digits if d.line == 0]
+    assert xs == sorted(xs)
+
+
+def test_gray_input_reads_the_same(reader):
+    image = cv2.imread(str(SAMPLES / "2017.jpg"))
+    assert reader.read(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)).text == reader.read(image).text
+
+
+def test_unsure_digits_show_as_question_marks(model_path):
+    image = cv2.imread(str(SAMPLES / "2017.jpg"))
+    assert Reader(model_path, device="cpu", unsure_below=1.0).read(image).text == "????"
+    assert Reader(model_path, device="cpu", unsure_below=0.0).read(image).text == "2017"
+
+
+def test_boxes_are_in_the_original_pixels(reader):
+    image = cv2.imread(str(SAMPLES / "2017.jpg"))
+    big = cv2.resize(image, None, fx=3, fy=3)  # 1920x1440: read at a smaller working size
+    small_boxes = [d.box for d in reader.read(image).digits]
+    big_boxes = [d.box for d in reader.read(big).digits]
+    assert len(big_boxes) == 4
+    for (x, y, w, h), (bx, by, bw, bh) in zip(small_boxes, big_boxes):
+        assert abs(bx - 3 * x) <= 9 and abs(bw - 3 * w) <= 12 and abs(by - 3 * y) <= 9
+
+
+# --- Bad input: each gives a clear message, never a traceback -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bad")
+    (folder / "empty.jpg").write_bytes(b"")
+    jpeg = (SAMPLES / "2017.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (folder / "notes.png").write_text("this is a text file, not a picture\n")
+    cv2.imwrite(str(folder / "dot.png"), np.zeros((1, 1), np.uint8))
+    write_huge_png(folder / "huge.png", 30000, 30000)
+    cv2.imwrite(str(folder / "white.png"), np.full((480, 640), 255, np.uint8))
+    cv2.imwrite(str(folder / "black.png"), np.zeros((480, 640), np.uint8))
+    cv2.imwrite(str(folder / "noise.png"), np.random.default_rng(0).integers(0, 256, (480, 640), dtype=np.uint8))
+    (folder / "no-images").mkdir()
+    (folder / "no-images" / "readme.txt").write_text("nothing to see")
+    return folder
+
+
+def write_huge_png(path: Path, width: int, height: int) -> None:
+    """A real, valid 30000x30000 gray PNG (about 1 MB on disk, 900 MB of pixels once decoded)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    compressor, row = zlib.compressobj(9), b"\x00" * (width + 1)
+    body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("name, message", [
+    ("empty.jpg", "empty file (0 bytes)"),
+    ("truncated.jpg", "truncated JPEG"),
+    ("notes.png", "not an image OpenCV can decode"),
+    ("dot.png", "image is 1x1 pixels: too small to hold a digit"),
+    ("huge.png", f"image is 30000x30000 pixels (900 MP), over the {MAX_PIXELS / 1e6:.0f} MP limit"),
+])
+def test_bad_files_are_refused_with_a_reason(bad_inputs, name, message):
+    with pytest.raises(ImageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        decode((bad_inputs / name).read_bytes())
+
+
+@pytest.mark.parametrize("name", ["white.png", "black.png", "noise.png"])
+def test_pages_without_digits_read_as_nothing(reader, bad_inputs, name):
+    reading = reader.read(cv2.imread(str(bad_inputs / name), cv2.IMREAD_UNCHANGED))
+    assert reading.lines == [] and reading.text == ""
+
+
+def test_expand_reports_missing_paths_empty_folders_and_empty_globs(bad_inputs):
+    items = expand([str(bad_inputs / "absent.jpg"), str(bad_inputs / "no-images"), str(bad_inputs / "*.gif")])
+    assert [item.error for item in items] == ["no such file or folder", f"no images ({', '.join(sorted(['.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.pgm', '.ppm', '.pbm', '.gif']))}) in this folder", "no file matches this pattern"]
+    found = expand([str(bad_inputs / "*.png"), str(SAMPLES)])
+    assert [Path(i.source).name for i in found][:2] == ["black.png", "dot.png"]
+    assert any(i.source.endswith("2017.jpg") for i in found)
+
+
+def test_a_batch_goes_on_past_every_bad_input(model_path, bad_inputs, monkeypatch, tmp_path):
+    import edgedigits.runtime.inputs as inputs
+
+    unreadable = tmp_path / "locked.jpg"
+    unreadable.write_bytes(b"\xff\xd8")
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(self):  # root can read any file, so permission trouble is simulated
+        if self == unreadable:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(inputs.Path, "read_bytes", read_bytes)
+    result = invoke("read", "--model", model_path, "--format", "jsonl", bad_inputs, bad_inputs / "no-images",
+                    unreadable, bad_inputs / "absent.png", SAMPLES / "2017.jpg")
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    by_name = {Path(r["source"]).name: r for r in records}
+    assert result.exit_code == 1
+    assert "inputs could not be read" in result.stderr and "Traceback" not in result.output
+    assert by_name["2017.jpg"]["text"] == "2017" and by_name["2017.jpg"]["error"] is None
+    assert by_name["locked.jpg"]["error"] == "cannot read: Permission denied"
+    assert by_name["absent.png"]["error"] == "no such file or folder"
+    assert by_name["no-images"]["error"].startswith("no images")
+    for name in ("empty.jpg", "truncated.jpg", "notes.png", "dot.png", "huge.png"):
+        assert by_name[name]["error"] and by_name[name]["text"] == ""
+    for name in ("white.png", "black.png", "noise.png"):
+        assert by_name[name]["error"] is None and by_name[name]["text"] == ""
+    assert set(records[0]) == {"source", "text", "lines", "digits", "error"}
+
+
+def test_a_model_that_is_not_onnx_is_one_line(tmp_path):
+    fake = tmp_path / "model.onnx"
+    fake.write_text("not a model")
+    result = invoke("read", "--model", fake, SAMPLES / "2017.jpg")
+    assert result.exit_code == 1
+    assert result.output.strip() == f"error: {fake}: not a loadable ONNX model (" + result.output.strip().split("(", 1)[1]
+
+
+def test_a_model_with_another_input_shape_is_refused(tmp_path):
+    from conftest import write_linear_onnx
+
+    path = write_linear_onnx(tmp_path / "rgb.onnx", input_shape=(None, 32, 32, 3))
+    result = invoke("read", "--model", path, SAMPLES / "2017.jpg")
+    assert result.exit_code == 1 and "not an edgedigits model" in result.output
+
+
+# --- Output formats and annotated copies --------------------------------------------------------------
+
+
+def test_text_and_csv_formats(model_path):
+    text = invoke("read", "--model", model_path, SAMPLES / "two-lines.jpg")
+    assert text.exit_code == 0 and text.stdout.strip() == f"{SAMPLES / 'two-lines.jpg'}: 385 / 46"
+    table = invoke("read", "--model", model_path, "--format", "csv", SAMPLES / "2017.jpg", SAMPLES / "nope.jpg")
+    rows = table.stdout.splitlines()
+    assert rows[0] == "source,text,digits,min_confidence,error"
+    assert rows[1].startswith(f"{SAMPLES / '2017.jpg'},2017,4,0.")
+    assert rows[2] == f"{SAMPLES / 'nope.jpg'},,0,,no such file or folder"
+    assert table.exit_code == 1
+
+
+def test_save_writes_annotated_copies(model_path, tmp_path):
+    result = invoke("read", "--model", model_path, "--save", tmp_path / "out", SAMPLES / "2017.jpg", SAMPLES / "board.jpg")
+    assert result.exit_code == 0
+    saved = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert saved == ["2017.read.jpg", "board.read.jpg"]
+    annotated = cv2.imread(str(tmp_path / "out" / "2017.read.jpg"))
+    assert annotated.shape == cv2.imread(str(SAMPLES / "2017.jpg")).shape
+
+
+def test_unknown_format():
+    result = invoke("read", "--format", "xml", SAMPLES / "2017.jpg")
+    assert result.exit_code == 1 and "unknown format 'xml'" in result.output
+
+
+def test_default_model_comes_from_the_index(tmp_path, monkeypatch):
+    from conftest import write_linear_onnx
+
+    for name, accuracy in (("weak", 0.9), ("strong", 0.99)):
+        path = write_linear_onnx(tmp_path / f"{name}.onnx")
+        model_index.add_entry(tmp_path, model_index.describe(path, name=name, precision="fp32", test_accuracy=accuracy,
+                                                             faster_here=False))
+    int8 = write_linear_onnx(tmp_path / "strong.int8.onnx", seed=3)
+    model_index.add_entry(tmp_path, model_index.describe(int8, name="strong", precision="int8", test_accuracy=0.99,
+                                                         faster_here=True, gate={"passed": True}))
+    assert model_index.default_model(tmp_path) == int8
+    monkeypatch.chdir(tmp_path.parent)
+    assert model_index.default_model(tmp_path.parent / "nothing-here") is None
+
+
+# --- Field accuracy -------------------------------------------------------------------------------------
+
+
+def test_alignment_counts_right_wrong_missed_and_invented():
+    assert align("2017", "2017") == (4, 0, 0, 0)
+    assert align("2017", "2?17") == (3, 1, 0, 0)
+    assert align("2017", "217") == (3, 0, 1, 0)
+    assert align("2017", "20177") == (4, 0, 0, 1)
+    assert align("385\n46", "385") == (3, 0, 2, 0)
+
+
+def test_eval_pages_on_a_small_field_set(model_path, mnist, tmp_path):
+    from edgedigits.fieldset import write_pages
+
+    write_pages(tmp_path / "pages", 6, seed=1, mnist_test=mnist[1])
+    report_path = tmp_path / "pages.json"
+    result = invoke("eval", model_path, "--pages", tmp_path / "pages", "--device", "cpu", "--report", report_path)
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    overall = report["overall"]
+    assert overall["pages"] == 6
+    assert overall["right"] + overall["wrong"] + overall["missed"] == overall["digits"]
+    assert set(report["by_group"]) >= {"easy", "medium", "hard", "easy/mnist", "easy/script"}
+    assert f"{overall['exact']}/6 pages exact" in result.output
+
+
+def test_eval_pages_without_ground_truth(model_path, tmp_path):
+    result = invoke("eval", model_path, "--pages", tmp_path)
+    assert result.exit_code == 1 and "truth.jsonl: no ground truth" in result.output

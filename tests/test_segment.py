@@ -1,0 +1,146 @@
+"""edgedigits.runtime.segment and normalize: each step is a pure function a test can call."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edgedigits.runtime import segment as S
+from edgedigits.runtime.normalize import DIGIT_BOX, normalize_digit, stroke_width
+
+
+def draw_digits(text: str, dark_ink=True, size=(480, 640), height=2.0, thickness=6, origin=(120, 280)) -> np.ndarray:
+    """A gray page with `text` drawn in a plain font, digits well apart: the ink is known exactly."""
+    page = np.full(size, 215 if dark_ink else 50, np.uint8)
+    step = int(40 * height)
+    for index, character in enumerate(text):
+        cv2.putText(page, character, (origin[0] + index * step, origin[1]), cv2.FONT_HERSHEY_SIMPLEX, height,
+                    40 if dark_ink else 230, thickness, cv2.LINE_AA)
+    return page
+
+
+# --- Pixels ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape, dtype", [((40, 30), np.uint8), ((40, 30, 1), np.uint8), ((40, 30, 3), np.uint8),
+                                          ((40, 30, 4), np.uint8), ((40, 30, 3), np.uint16)])
+def test_to_gray_accepts_common_layouts(shape, dtype):
+    gray = S.to_gray(np.zeros(shape, dtype))
+    assert gray.shape == (40, 30) and gray.dtype == np.uint8
+
+
+def test_to_gray_rejects_other_layouts():
+    with pytest.raises(ValueError, match="gray, BGR or BGRA"):
+        S.to_gray(np.zeros((10, 10, 2), np.uint8))
+    with pytest.raises(ValueError, match="uint8 or uint16"):
+        S.to_gray(np.zeros((10, 10), np.float32))
+
+
+@pytest.mark.parametrize("dark", [True, False])
+def test_polarity(dark):
+    assert S.dark_ink(S.shrink(draw_digits("2017", dark_ink=dark))) == dark
+
+
+def test_polarity_survives_a_strong_light_gradient():
+    page = draw_digits("48", height=4, thickness=18, origin=(100, 300)).astype(np.float32)
+    page *= np.linspace(0.25, 1.0, page.shape[1])[None, :]  # dark on the left, bright on the right
+    assert S.dark_ink(S.shrink(page.astype(np.uint8)))
+
+
+def test_blank_and_noise_pages_have_no_ink():
+    rng = np.random.default_rng(0)
+    for page in (np.full((480, 640), 255, np.uint8), np.zeros((480, 640), np.uint8),
+                 rng.integers(0, 256, (480, 640), dtype=np.uint8),
+                 np.clip(200 + rng.normal(0, 12, (480, 640)), 0, 255).astype(np.uint8)):
+        assert S.segment(page).boxes == []
+
+
+def test_shadow_does_not_become_ink():
+    page = draw_digits("35").astype(np.float32)
+    page[:, 400:] *= 0.45  # a hard shadow over the right part, away from the digits
+    segments = S.segment(page.astype(np.uint8))
+    assert len(segments.boxes) == 2
+
+
+def test_ruled_lines_are_removed_and_do_not_glue_digits():
+    page = draw_digits("1234")
+    for y in range(40, 480, 36):
+        cv2.line(page, (0, y), (639, y), 150, 2)  # faint lines, one of them through the digits
+    cv2.line(page, (0, 262), (639, 262), 150, 2)
+    segments = S.segment(page)
+    assert len(segments.boxes) == 4
+    assert [box.line for box in segments.boxes] == [0, 0, 0, 0]
+
+
+# --- Components -----------------------------------------------------------------------------------
+
+
+def test_specks_page_edges_and_blots_are_dropped():
+    mask = np.zeros((400, 600), np.uint8)
+    cv2.putText(mask, "7", (250, 250), cv2.FONT_HERSHEY_SIMPLEX, 3, 255, 8)
+    mask[10:12, 10:12] = 255  # a speck
+    mask[:, 590:] = 255  # the edge of the page
+    mask[300:360, 50:110] = 255  # a solid blot
+    _, boxes = S.find_components(mask)
+    assert len(boxes) == 1 and 230 <= boxes[0].x <= 260
+
+
+def test_a_thin_one_is_not_a_blot():
+    mask = np.zeros((400, 600), np.uint8)
+    mask[100:200, 300:308] = 255  # a "1": fills its box, but is thin
+    assert len(S.find_components(mask)[1]) == 1
+
+
+def test_pieces_of_one_digit_are_joined_but_stacked_digits_are_not():
+    body, loose_top = S.Box(100, 140, 40, 40, (1,)), S.Box(105, 108, 50, 30, (2,))  # a 5 whose top stroke came loose
+    other = S.Box(200, 100, 40, 80, (3,))
+    joined = S.join_pieces([body, loose_top, other])
+    assert len(joined) == 2 and S.Box(100, 108, 55, 72, (1, 2)) in joined
+    upper, lower = S.Box(100, 100, 40, 80, (1,)), S.Box(100, 200, 40, 80, (2,))
+    assert len(S.join_pieces([upper, lower])) == 2
+
+
+def test_lines_top_to_bottom_digits_left_to_right():
+    boxes = [S.Box(300, 200, 40, 60, (1,)), S.Box(100, 50, 40, 60, (2,)), S.Box(100, 205, 40, 60, (3,)),
+             S.Box(160, 55, 40, 60, (4,))]
+    ordered, spaces = S.group_lines(boxes)
+    assert [(b.labels[0], b.line) for b in ordered] == [(2, 0), (4, 0), (3, 1), (1, 1)]
+    assert spaces == [False, False, True, False]  # 160 px between the two digits of line 1: two numbers
+
+
+# --- Normalisation --------------------------------------------------------------------------------
+
+
+def test_normalising_mnist_digits_keeps_them_as_they_were(mnist):
+    _, (x_test, _) = mnist
+    differences = []
+    for image in x_test[:200]:
+        normalized = normalize_digit(image)
+        assert normalized.shape == (28, 28) and normalized.dtype == np.float32
+        moments = cv2.moments(normalized)
+        assert moments["m10"] / moments["m00"] == pytest.approx(14, abs=0.05)
+        differences.append(np.abs(normalized - image / 255).mean())
+    assert max(differences) < 0.1 and np.mean(differences) < 0.035  # only resampling differences
+
+
+def test_a_large_crop_fits_the_mnist_box():
+    crop = np.zeros((300, 120), np.uint8)
+    cv2.ellipse(crop, (60, 150), (50, 140), 0, 0, 360, 255, 30)  # a tall, thick 0
+    normalized = normalize_digit(crop)
+    rows, columns = np.flatnonzero(normalized.max(axis=1) > 0.5), np.flatnonzero(normalized.max(axis=0) > 0.5)
+    assert DIGIT_BOX - 2 <= rows[-1] - rows[0] + 1 <= DIGIT_BOX + 1
+    assert columns[-1] - columns[0] + 1 < 12  # the aspect ratio is kept
+
+
+def test_hairline_strokes_are_thickened():
+    crop = np.zeros((200, 120), np.uint8)
+    cv2.line(crop, (60, 10), (60, 190), 255, 2)  # a "1" drawn with a fine pen, 10x MNIST's size
+    assert stroke_width(crop) < 3
+    normalized = normalize_digit(crop)
+    assert (normalized > 0.5).sum(axis=1).max() >= 2  # at least 2 px wide in the 28x28 field
+
+
+def test_an_empty_crop_is_refused():
+    with pytest.raises(ValueError, match="no ink"):
+        normalize_digit(np.zeros((30, 30), np.uint8))

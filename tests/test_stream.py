@@ -1,0 +1,112 @@
+"""`edgedigits stream`: a generated video read to its end, smoothing, stale frames dropped, clear errors."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edgedigits.cli import app
+from edgedigits.runtime.stream import Smoother, gui_available, live_frames
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+runner = CliRunner(env={"COLUMNS": "250"})
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> Path:
+    """12 frames of "2017", one blank frame (a glitch), 11 more of "2017", then 12 of "385 / 46"; 10 fps."""
+    first, second = (cv2.imread(str(SAMPLES / f"{name}.jpg")) for name in ("2017", "two-lines"))
+    path = tmp_path_factory.mktemp("video") / "pages.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    for frame in [first] * 12 + [np.full_like(first, 220)] + [first] * 11 + [second] * 12:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_smoother_ignores_one_odd_frame():
+    smoother = Smoother(window=5)
+    shown = [smoother.push(text) for text in ["2017", "2017", "2017", "", "2017", "2O17", "2017", "385", "385", "385"]]
+    assert shown == ["2017"] * 8 + ["385", "385"]
+
+
+@pytest.mark.slow
+def test_stream_reads_a_video_to_its_end(tiny_models, video, tmp_path):
+    model = tiny_models[0] / "mlp.onnx"
+    saved = tmp_path / "annotated.mp4"
+    result = invoke("stream", video, "--model", model, "--format", "jsonl", "--save", saved)
+    assert result.exit_code == 0, result.output
+    updates = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [u["text"] for u in updates] == ["2017", "385\n46"]  # the blank frame did not flicker the answer
+    assert updates[0]["frame"] == 0 and 24 <= updates[1]["frame"] <= 27
+    assert updates[1]["time"] == pytest.approx(updates[1]["frame"] / 10, abs=0.15)
+    capture = cv2.VideoCapture(str(saved))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 36
+    capture.release()
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+@pytest.mark.slow
+def test_stream_text_output(tiny_models, video):
+    result = invoke("stream", video, "--model", tiny_models[0] / "mlp.onnx")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("00:00.00  frame     0  2017") and lines[1].endswith("385 / 46")
+
+
+def test_a_camera_that_does_not_exist(tmp_path):
+    from conftest import write_linear_onnx
+
+    result = invoke("stream", "99", "--model", write_linear_onnx(tmp_path / "m.onnx"))
+    assert result.exit_code == 1
+    assert result.stderr.strip().endswith("error: cannot open camera 99: no such device, it is busy, or OpenCV cannot decode it")
+
+
+def test_a_video_that_does_not_exist(tmp_path):
+    from conftest import write_linear_onnx
+
+    result = invoke("stream", tmp_path / "missing.mp4", "--model", write_linear_onnx(tmp_path / "m.onnx"))
+    assert result.exit_code == 1 and "missing.mp4: no such video file" in result.output
+
+
+def test_show_without_a_gui_says_so(tmp_path, video):
+    from conftest import write_linear_onnx
+
+    if gui_available():
+        pytest.skip("this OpenCV has a GUI")
+    result = invoke("stream", video, "--show", "--model", write_linear_onnx(tmp_path / "m.onnx"))
+    assert result.exit_code == 1 and "--show needs OpenCV with a GUI" in result.output
+
+
+class FastCamera:
+    """A capture that makes frames faster than they are read, then stops."""
+
+    def __init__(self, frames: int):
+        self.left = frames
+
+    def read(self):
+        time.sleep(0.002)
+        if self.left == 0:
+            return False, None
+        self.left -= 1
+        return True, np.full((4, 4), self.left, np.uint8)
+
+
+def test_live_sources_drop_stale_frames():
+    received = []
+    for frame in live_frames(FastCamera(200)):
+        received.append(frame.index)
+        time.sleep(0.02)  # a reader ten times slower than the camera
+    assert received == sorted(received) and len(set(received)) == len(received)
+    assert len(received) < 100  # most frames were dropped, not queued
+    assert received[-1] >= 150  # and the reader kept up with the newest
