@@ -1,5 +1,7 @@
-# make train export   -> .venv, MNIST, models/mlp.keras cnn.keras, models/mlp.onnx cnn.onnx
-# make calibrate      -> models/mlp.int8.onnx cnn.int8.onnx behind the accuracy gate, temperatures
+# make train export   -> .venv, MNIST, models/NAME.keras and models/NAME.onnx for mlp, cnn, cnn-bn-aug
+# make calibrate      -> models/NAME.int8.onnx behind the accuracy gate, temperatures, timings
+# make field          -> a 300-page field set, and every model's pages-read-exactly on it
+# make bench          -> every model and format side by side, with peers: bench/bench.json, bench.png
 # make test           -> .venv with the dev extras, then the test suite
 # Nothing but Python 3.10+ and pip is needed beforehand.
 
@@ -7,12 +9,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MODELS := models
-SEED_MODELS := mlp cnn
+# Every registered model: the seed's two and our own (edgedigits/train/models.py).
+MODEL_NAMES := mlp cnn cnn-bn-aug
 # onnxruntime-gpu where an NVIDIA driver answers, onnxruntime elsewhere (never both).
 RUNTIME_EXTRA := $(shell nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 INSTALLED := $(VENV)/.installed-$(RUNTIME_EXTRA)
 
-.PHONY: all install train export calibrate test clean
+.PHONY: all install train export calibrate field bench test clean
 
 all: export
 
@@ -34,17 +37,29 @@ $(MODELS)/%.keras: | $(INSTALLED)
 $(MODELS)/%.onnx: $(MODELS)/%.keras | $(INSTALLED)
 	$(BIN)/edgedigits export --model $* --out $(MODELS)
 
-export: $(SEED_MODELS:%=$(MODELS)/%.onnx)
+export: $(MODEL_NAMES:%=$(MODELS)/%.onnx)
 
 # The .keras files are results, not intermediates: make must never delete them.
-.SECONDARY: $(SEED_MODELS:%=$(MODELS)/%.keras)
+.SECONDARY: $(MODEL_NAMES:%=$(MODELS)/%.keras)
 
 # INT8 behind the accuracy gate, temperatures, timings (exports first if needed).
 calibrate: export
 	$(BIN)/edgedigits calibrate --model all --out $(MODELS)
 
+# Every model and format side by side, with peers (writes bench/bench.json and bench/bench.png).
+bench: $(INSTALLED)
+	$(BIN)/edgedigits bench --models $(MODELS)
+
+# Photographed pages with ground truth (synthetic, see edgedigits/fieldset.py), and every model scored on them.
+FIELDSET := fieldset
+$(FIELDSET)/truth.jsonl: | $(INSTALLED)
+	$(BIN)/python scripts/make_pages.py --count 300 --seed 1 --out $(FIELDSET)
+
+field: $(FIELDSET)/truth.jsonl
+	for model in $(MODELS)/*.onnx; do $(BIN)/edgedigits eval $$model --pages $(FIELDSET) || exit 1; done
+
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(MODELS) $(VENV) build *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(MODELS) $(VENV) $(FIELDSET) bench build *.egg-info src/*.egg-info .pytest_cache

@@ -82,7 +82,8 @@ def exported_mlp(tiny_models, tmp_path):
 def test_tiny_model_is_quantized_behind_the_gate(exported_mlp):
     from edgedigits.calibration.quantize import calibrate_model
 
-    result = calibrate_model("mlp", exported_mlp, method="minmax", samples=200, timing_repeats=20)
+    calibrate_model("mlp", exported_mlp, method="percentile", samples=100, timing_repeats=5)
+    result = calibrate_model("mlp", exported_mlp, method="minmax", samples=200, timing_repeats=20)  # again: replaces it
     int8 = open_model(result.int8_path, device="cpu")  # passes the sha256 check against the index
     assert int8.metadata["precision"] == "int8" and int8.metadata["calibration_method"] == "minmax"
     assert float(int8.metadata["temperature"]) == pytest.approx(result.int8.temperature, abs=1e-4)

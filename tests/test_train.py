@@ -33,7 +33,7 @@ def test_seed_models_are_the_seed_architectures(name):
 def test_resolve_names():
     assert resolve_names("all") == list(MODELS)
     assert resolve_names("cnn") == ["cnn"]
-    with pytest.raises(EdgeDigitsError, match="unknown model 'resnet'; known models: mlp, cnn"):
+    with pytest.raises(EdgeDigitsError, match="unknown model 'resnet'; known models: mlp, cnn, cnn-bn-aug"):
         resolve_names("resnet")
 
 
@@ -61,3 +61,18 @@ def test_training_is_deterministic_given_a_seed(tmp_path):
     assert first.test_loss == second.test_loss
     history = [json.loads((tmp_path / run / "mlp" / "history.json").read_text()) for run in ("a", "b")]
     assert history[0] == history[1]
+
+
+def test_augmentation_keeps_digits_normalised(mnist):
+    from edgedigits.train.augment import AugmentConfig, Augmenter
+
+    (x_train, _), _ = mnist
+    batch = Augmenter(seed=3).batch(x_train[:64])
+    assert batch.shape == (64, 28, 28, 1) and batch.dtype == np.float32
+    assert batch.min() >= 0 and batch.max() <= 1
+    centres = [np.average(np.arange(28), weights=image[:, :, 0].sum(axis=0)) for image in batch]
+    assert np.abs(np.array(centres) - 14).max() <= 3  # off-centre by at most the configured shift, plus rounding
+    assert not np.allclose(batch[:, :, :, 0], x_train[:64] / 255)  # it did distort
+    np.testing.assert_array_equal(batch, Augmenter(seed=3).batch(x_train[:64]))  # the same seed, the same batch
+    unchanged = Augmenter(AugmentConfig(keep_probability=1.0)).batch(x_train[:8])
+    np.testing.assert_array_equal(unchanged[:, :, :, 0], x_train[:8] / np.float32(255))

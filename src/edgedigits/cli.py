@@ -246,5 +246,21 @@ def stream(
         typer.echo(f"wrote {save}", err=True)
 
 
+@app.command()
+@reports_errors
+def bench(
+    models: Annotated[Path, typer.Option(help="Folder with index.json and the models.", file_okay=False)] = Path("models"),
+    quick: Annotated[bool, typer.Option(help="Fewer repetitions and 2,000 test images: under a minute.")] = False,
+    out: Annotated[Path, typer.Option(help="Folder for bench.json and bench.png.", file_okay=False)] = Path("bench"),
+):
+    """Every model and format side by side (size, accuracy, latency, throughput), with peers and end to end."""
+    from edgedigits.bench import format_table, run_bench, write_outputs
+
+    report = run_bench(models, quick=quick, progress=lambda line: typer.echo(line, err=True))
+    typer.echo(format_table(report))
+    json_path, chart_path = write_outputs(report, out)
+    typer.echo(f"wrote {json_path} and {chart_path}", err=True)
+
+
 def main() -> None:
     app(prog_name="edgedigits")

@@ -31,6 +31,7 @@ from edgedigits.data import load_mnist  # noqa: E402
 from edgedigits.evaluate import confusion_matrix  # noqa: E402
 from edgedigits.files import atomic_path, write_json_atomic  # noqa: E402
 from edgedigits.train import plots  # noqa: E402
+from edgedigits.train.augment import Augmenter  # noqa: E402
 from edgedigits.train.models import MODELS  # noqa: E402
 
 
@@ -50,6 +51,36 @@ class TrainResult:
     test_accuracy: float
     test_loss: float
     train_seconds: float
+
+
+class AugmentedBatches(keras.utils.PyDataset):
+    """Training batches distorted afresh every epoch (edgedigits.train.augment), in a worker thread."""
+
+    def __init__(self, images, labels, batch_size: int, seed: int):
+        super().__init__(workers=1, use_multiprocessing=False, max_queue_size=16)
+        self.images, self.labels, self.batch_size = images, labels, batch_size
+        self.rng = np.random.default_rng(seed)
+        self.augmenter = Augmenter(seed=seed)
+        self.order = self.rng.permutation(len(images))
+
+    def __len__(self) -> int:
+        return -(-len(self.images) // self.batch_size)
+
+    def __getitem__(self, index: int):
+        chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        return self.augmenter.batch(self.images[chosen]), self.labels[chosen]
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.images))
+
+
+def learning_rate(spec, epochs: int, steps_per_epoch: int):
+    """The seed's constant rate, or one epoch of linear warm-up then cosine decay to 1% of the peak."""
+    if not spec.cosine_schedule:
+        return spec.learning_rate
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=spec.learning_rate / 20, warmup_target=spec.learning_rate, warmup_steps=steps_per_epoch,
+        decay_steps=max(1, (epochs - 1) * steps_per_epoch), alpha=0.01)
 
 
 class EpochLine(keras.callbacks.Callback):
@@ -96,25 +127,25 @@ def train_model(name: str, config: TrainConfig, out_dir: Path) -> TrainResult:
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     model = spec.build()
+    cut = len(x_train) - round(len(x_train) * spec.validation_split)  # Keras's validation_split: the last part
+    steps_per_epoch = -(-cut // batch_size)
     model.compile(
-        optimizer=keras.optimizers.Adam(spec.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate(spec, epochs, steps_per_epoch)),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
 
     # --- Training.
     print(f"{name}: training on {len(x_train)} images ({spec.validation_split:.0%} held out for validation), "
-          f"{epochs} epochs, batch {batch_size}", flush=True)
+          f"{epochs} epochs, batch {batch_size}{', augmented' if spec.augment else ''}", flush=True)
     start = time.perf_counter()
-    history = model.fit(
-        to_model_input(x_train),
-        y_train,
-        epochs=epochs,
-        batch_size=batch_size,
-        validation_split=spec.validation_split,
-        verbose=0,
-        callbacks=[EpochLine(name, epochs)],
-    )
+    if spec.augment:
+        training = AugmentedBatches(x_train[:cut], y_train[:cut], batch_size, config.seed)
+        fit_arguments = {"x": training, "validation_data": (to_model_input(x_train[cut:]), y_train[cut:])}
+    else:
+        fit_arguments = {"x": to_model_input(x_train), "y": y_train, "batch_size": batch_size,
+                         "validation_split": spec.validation_split}
+    history = model.fit(**fit_arguments, epochs=epochs, verbose=0, callbacks=[EpochLine(name, epochs)])
     train_seconds = time.perf_counter() - start
 
     # --- Evaluation on the test set.
@@ -140,8 +171,8 @@ def train_model(name: str, config: TrainConfig, out_dir: Path) -> TrainResult:
         "test_loss": test_loss,
         "test_errors": int((predicted != y_test).sum()),
         "train_seconds": round(train_seconds, 1),
-        "train_images": len(x_train) - round(len(x_train) * spec.validation_split),  # Keras holds out the last part
-        "validation_images": round(len(x_train) * spec.validation_split),
+        "train_images": cut,
+        "validation_images": len(x_train) - cut,
         "config": {**asdict(config), "epochs": epochs, "batch_size": batch_size},
         "confusion": confusion.tolist(),
         "machine": machine_description(),
