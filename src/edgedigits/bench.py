@@ -34,6 +34,7 @@ from edgedigits.data import load_mnist  # noqa: E402
 from edgedigits.errors import EdgeDigitsError  # noqa: E402
 from edgedigits.files import write_json_atomic  # noqa: E402
 from edgedigits.runtime import Reader, open_model  # noqa: E402
+from edgedigits.speed import time_calls  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -77,24 +78,13 @@ class BenchReport:
 # --- Measuring ---------------------------------------------------------------------------------------
 
 
-def timed(call: Callable[[], object], repeats: int, warmup: int) -> np.ndarray:
-    for _ in range(warmup):
-        call()
-    seconds = np.empty(repeats)
-    for index in range(repeats):
-        start = time.perf_counter()
-        call()
-        seconds[index] = time.perf_counter() - start
-    return seconds
-
-
 def measure(row: Row, predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, labels: np.ndarray, plan: Plan) -> Row:
     """Fill `row` with accuracy, batch-1 latency and batch-256 throughput of `predict`."""
     scores = np.concatenate([predict(images[i : i + THROUGHPUT_BATCH]) for i in range(0, len(images), THROUGHPUT_BATCH)])
     row.accuracy = float((scores.argmax(axis=1) == labels).mean())
     one, batch = images[:1], images[:THROUGHPUT_BATCH]
-    single = timed(lambda: predict(one), plan.latency_repeats, warmup=max(10, plan.latency_repeats // 10))
-    batched = timed(lambda: predict(batch), plan.throughput_repeats, warmup=2)
+    single = time_calls(lambda: predict(one), plan.latency_repeats, warmup=max(10, plan.latency_repeats // 10))
+    batched = time_calls(lambda: predict(batch), plan.throughput_repeats, warmup=2)
     row.latency_median_us = round(float(np.median(single)) * 1e6, 1)
     row.latency_p99_us = round(float(np.percentile(single, 99)) * 1e6, 1)
     row.throughput_images_per_s = round(THROUGHPUT_BATCH / float(np.median(batched)), 1)
@@ -237,11 +227,12 @@ def bench_reader(model_path: Path, plan: Plan) -> dict:
     }
 
 
-def run_bench(models_dir: Path, quick: bool = False, progress: Callable[[str], None] = print) -> BenchReport:
+def run_bench(models_dir: Path, quick: bool = False, progress: Callable[[str], None] = print,
+              plan: Plan | None = None) -> BenchReport:
     entries = model_index.read_entries(models_dir)
     if not entries:
         raise EdgeDigitsError(f"{models_dir}/index.json lists no models: run `make train export calibrate` first")
-    plan = QUICK if quick else FULL
+    plan = plan or (QUICK if quick else FULL)
     _, (x_test, y_test) = load_mnist()
     images = to_model_input(x_test[: plan.accuracy_images])
     labels = y_test[: plan.accuracy_images]
