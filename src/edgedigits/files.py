@@ -16,19 +16,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-@contextlib.contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; rename it to `target` if the block succeeds.
+def temporary_beside(target: Path) -> Path:
+    """A new empty file beside `target`, hidden, with the target's suffix and ordinary permissions.
 
-    The temporary name keeps the target's suffix, so tools that pick a format from
-    the extension (Keras, matplotlib, numpy) write the right thing.
+    The suffix is kept so that tools that pick a format from the extension
+    (Keras, matplotlib, numpy, OpenCV's VideoWriter) write the right thing.
     """
-    target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".partial{target.suffix}", dir=target.parent)
     os.close(handle)
     os.chmod(name, 0o666 & ~_current_umask())  # mkstemp makes it private; the result should not be
-    temporary = Path(name)
+    return Path(name)
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; rename it to `target` if the block succeeds."""
+    temporary = temporary_beside(Path(target))
+    target = Path(target)
     try:
         yield temporary
         os.replace(temporary, target)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import collections
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Generator, Iterator
@@ -24,6 +23,7 @@ import cv2
 import numpy as np
 
 from edgedigits.errors import EdgeDigitsError
+from edgedigits.files import temporary_beside
 from edgedigits.runtime.annotate import annotate
 from edgedigits.runtime.reader import Reader, Reading
 
@@ -141,9 +141,7 @@ class VideoSink:
 
     def __init__(self, path: Path, fps: float):
         self.path, self.fps = path, fps if fps and fps > 0 else 25.0
-        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".partial{path.suffix or '.mp4'}", dir=path.parent)
-        os.close(handle)
-        self.temporary = Path(name)
+        self.temporary = temporary_beside(path)
         self.writer: cv2.VideoWriter | None = None
 
     def write(self, image: np.ndarray) -> None:
