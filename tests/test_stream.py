@@ -109,4 +109,4 @@ def test_live_sources_drop_stale_frames():
         time.sleep(0.02)  # a reader ten times slower than the camera
     assert received == sorted(received) and len(set(received)) == len(received)
     assert len(received) < 100  # most frames were dropped, not queued
-    assert received[-1] >= 150  # and the reader kept up with the newest
+    assert received[-1] == 199  # the reader kept up with the newest, down to the last frame

@@ -89,10 +89,12 @@ def live_frames(capture: cv2.VideoCapture) -> Generator[Frame, None, None]:
         while not stopped.is_set():
             ok, image = capture.read()
             with fresh:
-                latest[0] = Frame(index, time.perf_counter() - started, image) if ok else None
+                if ok:
+                    latest[0] = Frame(index, time.perf_counter() - started, image)
+                else:
+                    stopped.set()  # the newest frame, if not yet taken, is still handed out
                 fresh.notify()
             if not ok:
-                stopped.set()
                 return
             index += 1
 
