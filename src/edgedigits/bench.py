@@ -29,7 +29,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from edgedigits import model_index  # noqa: E402
-from edgedigits.contract import INPUT_SHAPE, to_model_input  # noqa: E402
+from edgedigits.contract import to_model_input  # noqa: E402
 from edgedigits.data import load_mnist  # noqa: E402
 from edgedigits.errors import EdgeDigitsError  # noqa: E402
 from edgedigits.files import write_json_atomic  # noqa: E402

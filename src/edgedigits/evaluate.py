@@ -136,15 +136,14 @@ class PagesReport:
 
 
 def evaluate_pages(model_path: str | Path, pages_dir: str | Path, device: str = "auto", threads: int | None = None,
-                   unsure_below: float | None = None) -> PagesReport:
+                   unsure_below: float = UNSURE_BELOW) -> PagesReport:
     """Read every page listed in `pages_dir/truth.jsonl` and tally pages read exactly and digits right."""
     pages_dir = Path(pages_dir)
     truth_path = pages_dir / "truth.jsonl"
     if not truth_path.is_file():
         raise EdgeDigitsError(f"{truth_path}: no ground truth; make pages with `python scripts/make_pages.py --out {pages_dir}`")
     truths = [json.loads(line) for line in truth_path.read_text().splitlines() if line.strip()]
-    reader = Reader(model_path, device=device, threads=threads,
-                    unsure_below=UNSURE_BELOW if unsure_below is None else unsure_below)
+    reader = Reader(model_path, device=device, threads=threads, unsure_below=unsure_below)
     overall, groups, failures = PageTally(), {}, []
     inputs = [Input(truth["file"], pages_dir / truth["file"]) for truth in truths]
     for truth, record in zip(truths, read_all(reader, inputs)):

@@ -47,6 +47,15 @@ def add_entry(models_dir: Path, entry: dict) -> None:
     write_entries(models_dir, [e for e in read_entries(models_dir) if e["file"] != entry["file"]] + [entry])
 
 
+def remove(model_path: Path) -> None:
+    """Delete a model file and its index entry (an older export or INT8 file that no longer matches)."""
+    model_path = Path(model_path)
+    model_path.unlink(missing_ok=True)
+    entries = read_entries(model_path.parent)
+    if any(e["file"] == model_path.name for e in entries):
+        write_entries(model_path.parent, [e for e in entries if e["file"] != model_path.name])
+
+
 def refresh_entry(model_path: Path, **fields) -> None:
     """Re-describe a file that changed (new sha256 and size), keeping its other fields and updating `fields`."""
     model_path = Path(model_path)

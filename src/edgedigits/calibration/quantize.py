@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ from edgedigits.errors import EdgeDigitsError
 from edgedigits.files import atomic_path
 from edgedigits.runtime import open_model
 from edgedigits.runtime.confidence import apply_temperature
-from edgedigits.speed import Speed, measure
+from edgedigits.speed import measure
 
 METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
 MAX_ACCURACY_DROP = 0.001  # 0.1 percentage point against the fp32 model, on the full test set
@@ -165,13 +165,6 @@ class CalibrationResult:
     faster: str  # "fp32" or "int8", batch-1 latency on this machine, one thread
     reliability_plot: Path
 
-    def as_dict(self) -> dict:
-        return {
-            "name": self.name, "method": self.method, "samples": self.samples, "faster_here": self.faster,
-            "gate": [asdict(report) | {"passed": report.passed} for report in self.gate_reports],
-            "fp32": asdict(self.fp32), "int8": asdict(self.int8),
-        }
-
 
 def confidence_report(path: Path, validation, test) -> tuple[float, float, float, np.ndarray, np.ndarray]:
     """Temperature fitted on validation images; ECE on the test set before and after; test probabilities.
@@ -203,12 +196,6 @@ def rewrite_metadata(path: Path, fields: dict[str, object]) -> None:
     model_index.refresh_entry(path)  # the file changed: its sha256 must follow
 
 
-def forget(path: Path) -> None:
-    """Remove a file and its index entry: an older INT8 model no longer matches its fp32 model."""
-    path.unlink(missing_ok=True)
-    model_index.write_entries(path.parent, [e for e in model_index.read_entries(path.parent) if e["file"] != path.name])
-
-
 def quantize_best(fp32_path: Path, int8_path: Path, methods: list[str], calibration_images: np.ndarray,
                   x_test: np.ndarray, y_test: np.ndarray) -> tuple[GateReport, list[GateReport]]:
     """Quantize once per method, gate each on the test set, write the best that passed to `int8_path`."""
@@ -225,7 +212,7 @@ def quantize_best(fp32_path: Path, int8_path: Path, methods: list[str], calibrat
             if report.passed and (best is None or (report.int8_accuracy, report.agreement) > (best.int8_accuracy, best.agreement)):
                 best = report
         if best is None:
-            forget(int8_path)
+            model_index.remove(int8_path)  # an older INT8 file no longer matches its fp32 model
             raise GateError(f"{fp32_path.stem}: no INT8 model passed the gate; no {int8_path.name} written. "
                             + "; ".join(report.summary() for report in reports))
         with atomic_path(int8_path) as temporary:

@@ -26,7 +26,6 @@ import hashlib
 import io
 import os
 import pickle
-import re
 import subprocess
 import sys
 import tempfile

@@ -90,14 +90,6 @@ def load_keras_model(path: Path):
         raise EdgeDigitsError(f"{path}: not a readable Keras model ({error}); train it again") from error
 
 
-def remove_stale(onnx_path: Path) -> None:
-    """Drop an older export of the same model: it no longer matches its `.keras`."""
-    onnx_path.unlink(missing_ok=True)
-    index = model_index.read_entries(onnx_path.parent)
-    if any(entry["file"] == onnx_path.name for entry in index):
-        model_index.write_entries(onnx_path.parent, [e for e in index if e["file"] != onnx_path.name])
-
-
 def export_model(name: str, models_dir: Path, opset: int = OPSET, data: str | None = None) -> ExportResult:
     """Export `models_dir/<name>.keras` to `models_dir/<name>.onnx` if it passes parity on the MNIST test set."""
     keras_model = load_keras_model(models_dir / f"{name}.keras")
@@ -108,7 +100,7 @@ def export_model(name: str, models_dir: Path, opset: int = OPSET, data: str | No
         onnx.save(proto, temporary)
         parity = onnx_parity(keras_model, temporary, x_test, y_test)
         if not parity.passed:
-            remove_stale(onnx_path)
+            model_index.remove(onnx_path)  # an older export no longer matches its .keras
             raise ParityError(f"{name}: the ONNX model does not answer as the Keras model does: {parity.summary()}; no .onnx written")
         spec = MODELS.get(name)
         set_metadata(proto, {

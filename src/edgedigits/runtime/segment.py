@@ -17,6 +17,7 @@ Usage:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, replace
 from statistics import median
 
@@ -77,7 +78,6 @@ class Segments:
     labels: np.ndarray  # int32 component labels at half the working resolution (see find_components)
     boxes: list[Box] = field(default_factory=list)  # in reading order, at working resolution
     scale: float = 1.0  # working resolution / original resolution
-    dark_ink: bool = True
     gaps: list[bool] = field(default_factory=list)  # gaps[i]: a space between boxes[i] and boxes[i + 1]
 
     def crop(self, box: Box) -> np.ndarray:
@@ -239,7 +239,7 @@ def join_pieces(boxes: list[Box]) -> list[Box]:
     merged = True
     while merged:
         merged = False
-        for i, j in ((i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes))):
+        for i, j in itertools.combinations(range(len(boxes)), 2):
             first, second = boxes[i], boxes[j]
             overlap_x = min(first.right, second.right) - max(first.x, second.x)
             union = first.union(second)
@@ -299,4 +299,4 @@ def segment(image: np.ndarray) -> Segments:
     labels, boxes = find_components(mask)
     boxes = drop_non_digits(join_pieces(boxes), gray.shape[0])
     ordered, spaces = group_lines(boxes)
-    return Segments(mask=mask, labels=labels, boxes=ordered, scale=scale, dark_ink=dark, gaps=spaces)
+    return Segments(mask=mask, labels=labels, boxes=ordered, scale=scale, gaps=spaces)
