@@ -131,8 +131,21 @@ class PagesReport:
     model: str
     pages_dir: str
     overall: PageTally
-    by_group: dict[str, PageTally]  # "difficulty", "difficulty/source"
+    by_group: dict[str, PageTally]  # "difficulty", "difficulty/source", "difficulty/apart", "tag NAME" (see page_groups)
     failures: list[dict]
+
+
+def page_groups(truth: dict) -> list[str]:
+    """The tallies a page counts in: all, its level, level/source; on tagged (realistic) pages also
+    level/apart or level/touching (the realistic set's target is on the pages without touching digits),
+    and each of its tags."""
+    level = truth["difficulty"]
+    keys = ["all", level, f"{level}/{truth['source']}"]
+    tags = truth.get("tags", [])
+    if tags:
+        keys.append(f"{level}/{'touching' if 'touching' in tags else 'apart'}")
+        keys += [f"tag {tag}" for tag in tags if not tag.startswith("source:")]
+    return keys
 
 
 def evaluate_pages(model_path: str | Path, pages_dir: str | Path, device: str = "auto", threads: int | None = None,
@@ -147,9 +160,10 @@ def evaluate_pages(model_path: str | Path, pages_dir: str | Path, device: str = 
     overall, groups, failures = PageTally(), {}, []
     inputs = [Input(truth["file"], pages_dir / truth["file"]) for truth in truths]
     for truth, record in zip(truths, read_all(reader, inputs)):
-        for key in ("all", truth["difficulty"], f"{truth['difficulty']}/{truth['source']}"):
+        for key in page_groups(truth):
             tally = overall if key == "all" else groups.setdefault(key, PageTally())
             tally.add(truth["lines"], record.lines)
         if record.lines != truth["lines"]:
-            failures.append({"file": truth["file"], "truth": truth["lines"], "read": record.lines, "error": record.error})
+            failures.append({"file": truth["file"], "truth": truth["lines"], "read": record.lines, "error": record.error,
+                             "tags": truth.get("tags", [])})
     return PagesReport(str(model_path), str(pages_dir), overall, dict(sorted(groups.items())), failures)

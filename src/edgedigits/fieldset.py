@@ -189,14 +189,21 @@ def render_page(rng: np.random.Generator, difficulty: str, source: str, mnist_te
     return Page(page, lines, difficulty, source, bool(board))
 
 
-def write_pages(out_dir: Path, count: int, seed: int = 0, mnist_test=None) -> Path:
-    """Write `count` pages (equal shares of each difficulty and source) and `truth.jsonl`; return its path."""
+def write_pages(out_dir: Path, count: int, seed: int = 0, mnist_test=None, kind: str = "plain") -> Path:
+    """Write `count` pages (equal shares of each difficulty and source) and `truth.jsonl`; return its path.
+
+    `kind` is `plain` (this module's pages) or `realistic` (`fieldset_realistic`: desks, notes, grids, inks).
+    """
     if mnist_test is None:
         from edgedigits.data import load_mnist
 
         _, mnist_test = load_mnist()
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
+    if kind == "realistic":
+        return write_realistic_pages(out_dir, count, rng, mnist_test)
+    if kind != "plain":
+        raise ValueError(f"unknown field set kind {kind!r}: plain or realistic")
     records = []
     for index in range(count):
         difficulty = DIFFICULTIES[index % len(DIFFICULTIES)]
@@ -205,6 +212,24 @@ def write_pages(out_dir: Path, count: int, seed: int = 0, mnist_test=None) -> Pa
         name = f"page-{index:04d}.jpg"
         write_bytes_atomic(out_dir / name, cv2.imencode(".jpg", page.image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes())
         records.append({"file": name, "lines": page.lines, "difficulty": difficulty, "source": source, "board": page.board})
+    truth = out_dir / "truth.jsonl"
+    write_bytes_atomic(truth, "".join(json.dumps(r) + "\n" for r in records).encode())
+    return truth
+
+
+def write_realistic_pages(out_dir: Path, count: int, rng: np.random.Generator, mnist_test) -> Path:
+    """Realistic pages (equal shares of each level and digit source) with their tags in `truth.jsonl`."""
+    from edgedigits.fieldset_realistic import LEVELS, SOURCES as REALISTIC_SOURCES, render_realistic
+
+    records = []
+    for index in range(count):
+        level = LEVELS[index % len(LEVELS)]
+        source = REALISTIC_SOURCES[(index // len(LEVELS)) % len(REALISTIC_SOURCES)]
+        page = render_realistic(rng, level, source, mnist_test)
+        name = f"page-{index:04d}.jpg"
+        write_bytes_atomic(out_dir / name, page.jpeg)
+        records.append({"file": name, "lines": page.lines, "difficulty": level, "source": source, "tags": page.tags,
+                        "size": [page.image.shape[1], page.image.shape[0]]})
     truth = out_dir / "truth.jsonl"
     write_bytes_atomic(truth, "".join(json.dumps(r) + "\n" for r in records).encode())
     return truth

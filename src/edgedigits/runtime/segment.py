@@ -27,18 +27,27 @@ import numpy as np
 WORK_SIZE = 1280  # larger images are shrunk to this longest side first: digits stay far above 28 px
 BACKGROUND_SHRINK = 8  # the light is estimated on an image this many times smaller
 BACKGROUND_WINDOW = 7  # ... over windows of this many (shrunk) pixels: wider than any pen stroke
-MIN_CONTRAST = 28  # ink must stand this far (of 255) above the local background
+MIN_CONTRAST = 16  # ink must stand this far (of 255) above the local background
 NOISE_SIGMAS = 5.0  # ... and this many noise deviations above it
 MIN_SPECK_AREA = 20  # pixels; smaller components are dirt
-RULED_LINE_FRACTION = 1 / 6  # horizontal strokes longer than this share of the width are ruled lines
+RULED_LINE_FRACTION = 1 / 6  # near-horizontal strokes longer than this share of the width are ruled or grid lines
+VERTICAL_LINE_FRACTION = 1 / 3  # near-vertical ones longer than this share of the height: grid lines, margins, sheet edges
+MAX_LINE_ANGLE = 12.0  # degrees: lines turned further than this (a page turned that far) are not looked for
 MAX_BLOB_FILL = 0.85  # a component filling more of its box than this is a blot or a shadow, not a digit
 MAX_DIGIT_ASPECT = 3.0  # width / height above this: a dash, an underline, a smear
 MIN_RELATIVE_HEIGHT = 0.4  # components shorter than this share of the typical digit are fragments
 MAX_DIGIT_HEIGHT_FRACTION = 0.9  # a component taller than this share of the image is not one digit
-LINE_OVERLAP = 0.5  # a digit joins a line when this share of its height overlaps the line's band
+LONG_STROKE = 2.5  # a thin component this many times taller than the page's median one is a line or an edge
+FAINT_FRACTION = 0.35  # components fainter than this share of the page's strongest writing are not writing
+ENCLOSED_FRACTION = 0.3  # a component holding a box at least this share of its height is a loop drawn around digits
 # Grana's block-based labelling: three times faster than the default when stats are wanted (OpenCV 5).
 LABELLING = getattr(cv2, "CCL_BBDT", cv2.CCL_GRANA)
-SPACE_GAP = 1.2  # a gap wider than this many typical digit widths separates two numbers on a line
+# Spaces: inside a number, handwriting leaves gaps up to about 0.6 of a digit's height (more beside a narrow 1);
+# between two numbers on one line, people leave more than a digit's height.
+SPACE_GAP = 1.0  # a gap wider than this many digit heights (the line's median) ...
+SPACE_GAP_RATIO = 2.0  # ... and this many times the line's median gap separates two numbers
+LINE_TOLERANCE = 0.5  # a box joins a line when its centre is within this share of its height from the line's course
+MAX_LINE_SLOPE = 0.3  # a line's course is followed up to this slope (about 17 degrees)
 
 
 @dataclass(frozen=True)
@@ -177,19 +186,60 @@ def binarize(strength: np.ndarray) -> np.ndarray:
     return cv2.threshold(strength, min(threshold, 254), 255, cv2.THRESH_BINARY)[1]
 
 
-def remove_ruled_lines(strength: np.ndarray) -> np.ndarray:
-    """Subtract long horizontal structures (ruled lines) from the ink strength, faint ones included.
+def dominant_angle(image: np.ndarray, max_degrees: float = MAX_LINE_ANGLE) -> float:
+    """The slope (degrees, y down) of the strongest family of near-horizontal straight lines in `image`.
 
-    A grey-level opening with a long, flat window keeps only what stays inked
-    along the whole window: the lines, not the digits. It runs at half
-    resolution (a quarter of the work), is widened by a pixel to cover slanted
-    lines, and is subtracted before thresholding, so a faint line that crosses
-    a row of digits no longer glues them together.
+    Shears the image by each candidate slope and keeps the one whose row sums
+    are most peaked: straight lines then fall into few rows. Coarse steps of 2
+    degrees, then half-degree steps around the best. Near zero when there are no lines.
+    """
+    height, width = image.shape
+    def peakedness(degrees: float) -> float:
+        slope = np.tan(np.radians(degrees))
+        shear = np.float32([[1, 0, 0], [-slope, 1, max(0.0, slope) * width]])
+        sheared = cv2.warpAffine(image, shear, (width, int(height + abs(slope) * width) + 1), flags=cv2.INTER_NEAREST)
+        rows = cv2.reduce(sheared, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32F)
+        return float(cv2.norm(rows, cv2.NORM_L2SQR))
+    coarse = np.arange(-max_degrees, max_degrees + 0.01, 2.0)
+    best = coarse[int(np.argmax([peakedness(d) for d in coarse]))]
+    fine = np.arange(best - 1.5, best + 1.51, 0.5)
+    return float(fine[int(np.argmax([peakedness(d) for d in fine]))])
+
+
+def open_along(image: np.ndarray, degrees: float, length: int) -> np.ndarray:
+    """Grey-level opening along lines of slope `degrees`: what stays inked along `length` pixels of such a line.
+
+    The image is sheared so that those lines run level, opened with a flat
+    window, and sheared back.
+    """
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1))
+    if abs(degrees) < 0.25:
+        return cv2.morphologyEx(image, cv2.MORPH_OPEN, kernel)
+    height, width = image.shape
+    slope = np.tan(np.radians(degrees))
+    shear = np.float32([[1, 0, 0], [-slope, 1, max(0.0, slope) * width]])
+    sheared = cv2.warpAffine(image, shear, (width, int(height + abs(slope) * width) + 1), flags=cv2.INTER_LINEAR)
+    opened = cv2.morphologyEx(sheared, cv2.MORPH_OPEN, kernel)
+    return cv2.warpAffine(opened, shear, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+
+
+def remove_ruled_lines(strength: np.ndarray) -> np.ndarray:
+    """Subtract long straight structures from the ink strength: ruled and grid lines in both directions,
+    margins, the edges of a sheet, faint and turned ones included.
+
+    Each family (near-horizontal, near-vertical) gets its slope from the
+    image (`dominant_angle`, up to MAX_LINE_ANGLE degrees either way); a
+    grey-level opening with a long, flat window along that slope keeps only
+    what stays inked along the whole window: the lines, not the digits. It
+    runs at half resolution, is widened by a pixel, and is subtracted before
+    thresholding, so a faint line that crosses a row of digits no longer glues them together.
     """
     half = cv2.resize(strength, (max(1, strength.shape[1] // 2), max(1, strength.shape[0] // 2)), interpolation=cv2.INTER_AREA)
-    length = max(8, int(half.shape[1] * RULED_LINE_FRACTION))
-    lines = cv2.morphologyEx(half, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1)))
-    lines = cv2.dilate(lines, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3)))
+    quarter = cv2.resize(half, (max(1, half.shape[1] // 2), max(1, half.shape[0] // 2)), interpolation=cv2.INTER_AREA)
+    across = open_along(half, dominant_angle(quarter), max(8, int(half.shape[1] * RULED_LINE_FRACTION)))
+    down = open_along(np.ascontiguousarray(half.T), dominant_angle(np.ascontiguousarray(quarter.T)),
+                      max(8, int(half.shape[0] * VERTICAL_LINE_FRACTION))).T
+    lines = cv2.dilate(cv2.max(across, down), cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
     lines = cv2.resize(lines, (strength.shape[1], strength.shape[0]), interpolation=cv2.INTER_LINEAR)
     return cv2.subtract(strength, lines)
 
@@ -217,6 +267,38 @@ def find_components(mask: np.ndarray) -> tuple[np.ndarray, list[Box]]:
     keep = np.flatnonzero((4 * area >= MIN_SPECK_AREA) & ~page_edge & ~blot)
     boxes = [Box(2 * int(x[i]), 2 * int(y[i]), 2 * int(w[i]), 2 * int(h[i]), (int(i) + 1,)) for i in keep]
     return labels, boxes
+
+
+def drop_faint(boxes: list[Box], labels: np.ndarray, strength: np.ndarray) -> list[Box]:
+    """Drop components much fainter than the page's writing: desk grain, paper texture, the shade of an edge.
+
+    One hand writes one page with one pen, so its digits stand out about
+    equally; a component whose mean ink strength is under FAINT_FRACTION of
+    the strongest components' (the median of the three strongest of some size) is not writing.
+    """
+    if len(boxes) < 2:
+        return boxes
+    half = cv2.resize(strength, (labels.shape[1], labels.shape[0]), interpolation=cv2.INTER_AREA)
+    count = int(labels.max()) + 1
+    areas = np.bincount(labels.ravel(), minlength=count)
+    means = np.bincount(labels.ravel(), weights=half.ravel(), minlength=count) / np.maximum(areas, 1)
+    ids = np.array([box.labels[0] for box in boxes])
+    sizeable = ids[areas[ids] >= MIN_SPECK_AREA]
+    if sizeable.size == 0:
+        return boxes
+    reference = float(np.median(np.sort(means[sizeable])[-3:]))
+    return [box for box in boxes if means[box.labels[0]] >= FAINT_FRACTION * reference]
+
+
+def drop_enclosures(boxes: list[Box]) -> list[Box]:
+    """Drop circles and boxes drawn around numbers: components whose box holds another digit-sized box whole.
+
+    A 0, 6, 8 or 9 holds at most a speck; a loop drawn around a number holds digits.
+    """
+    def encloses(outer: Box, inner: Box) -> bool:
+        return (inner is not outer and inner.h >= ENCLOSED_FRACTION * outer.h and outer.x <= inner.x
+                and outer.y <= inner.y and inner.right <= outer.right and inner.bottom <= outer.bottom)
+    return [box for box in boxes if not any(encloses(box, other) for other in boxes)]
 
 
 def typical_height(boxes: list[Box]) -> float:
@@ -253,40 +335,71 @@ def join_pieces(boxes: list[Box]) -> list[Box]:
 
 
 def drop_non_digits(boxes: list[Box], image_height: int) -> list[Box]:
-    """Drop what is too flat, too tall, or too small next to the typical digit on the page."""
+    """Drop what is too flat, too tall, or too small next to the typical digit on the page.
+
+    Too tall: a thin stroke far taller than the page's median component is the
+    edge of a sheet, a margin or a stray long line, never a digit.
+    """
     boxes = [b for b in boxes if b.w <= MAX_DIGIT_ASPECT * b.h and b.h <= MAX_DIGIT_HEIGHT_FRACTION * image_height]
+    if not boxes:
+        return []
+    usual = float(median([b.h for b in boxes]))
+    boxes = [b for b in boxes if not (b.h > LONG_STROKE * usual and b.w < 0.3 * b.h)]
     if not boxes:
         return []
     typical = typical_height(boxes)
     return [b for b in boxes if b.h >= MIN_RELATIVE_HEIGHT * typical]
 
 
+def line_centre_at(line: list[Box], x: float) -> float:
+    """Where a line of boxes (left to right) is expected to be at `x`: followed along its slope, so turned pages work."""
+    last = line[-1]
+    if len(line) < 2:
+        return last.centre_y
+    first = line[0]
+    run = (last.x + last.w / 2) - (first.x + first.w / 2)
+    slope = (last.centre_y - first.centre_y) / run if run > 0 else 0.0
+    slope = float(np.clip(slope, -MAX_LINE_SLOPE, MAX_LINE_SLOPE))
+    return last.centre_y + slope * (x - (last.x + last.w / 2))
+
+
+def spaces_in(line: list[Box]) -> list[bool]:
+    """For each box of a line (left to right), whether a space follows it: a gap wider than SPACE_GAP digit
+    heights and wider than SPACE_GAP_RATIO times the median of the gaps under that (a number written with wide
+    gaps keeps them)."""
+    gaps = [following.x - box.right for box, following in zip(line, line[1:])]
+    if not gaps:
+        return [False]
+    height = float(median([b.h for b in line]))
+    inside = [gap for gap in gaps if gap <= SPACE_GAP * height]  # the gaps that are surely inside numbers
+    usual = max(0.0, float(median(inside))) if inside else 0.0
+    return [gap > SPACE_GAP * height and gap > SPACE_GAP_RATIO * usual for gap in gaps] + [False]
+
+
 def group_lines(boxes: list[Box]) -> tuple[list[Box], list[bool]]:
     """Order digits in lines, top to bottom, and each line left to right.
 
-    Returns the boxes with their line numbers, and for each box whether a space
-    (a gap wider than SPACE_GAP typical widths) follows it on its line.
+    Lines are followed from left to right: a box joins the line whose course
+    (the line's slope so far, extended) passes within LINE_TOLERANCE of its
+    height from its centre, so a page turned by 10 degrees still reads one line.
+    Returns the boxes with their line numbers, and for each box whether a space follows it (`spaces_in`).
     """
     lines: list[list[Box]] = []
-    for box in sorted(boxes, key=lambda b: b.centre_y):
+    for box in sorted(boxes, key=lambda b: (b.x, b.y)):
+        best, best_offset = None, None
         for line in lines:
-            top = float(median([b.y for b in line]))
-            bottom = float(median([b.bottom for b in line]))
-            overlap = min(bottom, box.bottom) - max(top, box.y)
-            if overlap >= LINE_OVERLAP * min(box.h, bottom - top):
-                line.append(box)
-                break
-        else:
+            offset = abs(box.centre_y - line_centre_at(line, box.x + box.w / 2))
+            if offset <= LINE_TOLERANCE * max(box.h, line[-1].h) and (best is None or offset < best_offset):
+                best, best_offset = line, offset
+        if best is None:
             lines.append([box])
+        else:
+            best.append(box)
     lines.sort(key=lambda line: float(median([b.centre_y for b in line])))
     ordered, spaces = [], []
     for number, line in enumerate(lines):
-        line.sort(key=lambda b: b.x)
-        typical_width = float(median([max(b.w, 0.5 * b.h) for b in line]))
-        for index, box in enumerate(line):
-            ordered.append(replace(box, line=number))
-            following = line[index + 1] if index + 1 < len(line) else None
-            spaces.append(following is not None and following.x - box.right > SPACE_GAP * typical_width)
+        ordered += [replace(box, line=number) for box in line]
+        spaces += spaces_in(line)
     return ordered, spaces
 
 
@@ -295,8 +408,10 @@ def segment(image: np.ndarray) -> Segments:
     gray, scale = shrink_to_work_size(to_gray(image))
     small = shrink(gray)
     dark = dark_ink(small)
-    mask = binarize(remove_ruled_lines(ink_strength(gray, small, dark)))
+    strength = remove_ruled_lines(ink_strength(gray, small, dark))
+    mask = binarize(strength)
     labels, boxes = find_components(mask)
+    boxes = drop_enclosures(drop_faint(boxes, labels, strength))
     boxes = drop_non_digits(join_pieces(boxes), gray.shape[0])
     ordered, spaces = group_lines(boxes)
     return Segments(mask=mask, labels=labels, boxes=ordered, scale=scale, gaps=spaces)

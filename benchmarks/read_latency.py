@@ -1,0 +1,65 @@
+"""How long the runtime takes to read one photo, step by step, per frame size.
+
+Generates realistic photos (edgedigits.fieldset_realistic, seed 7, levels and
+digit sources in turn) at each frame size, then reads each one `--repeat`
+times with one thread for OpenCV and onnxruntime, and prints medians of:
+decode (JPEG bytes -> pixels), segmentation + normalisation, inference, and
+the whole read with decode excluded.
+
+Usage:
+    python benchmarks/read_latency.py --model models/cnn-bn-aug.int8.onnx
+    python benchmarks/read_latency.py --model models/cnn.onnx --sizes 640x480 --pages 20 --repeat 50
+"""
+
+import argparse
+import statistics
+import time
+
+import cv2
+import numpy as np
+
+from edgedigits.data import load_mnist
+from edgedigits.fieldset_realistic import LEVELS, SOURCES, render_realistic
+from edgedigits.runtime import Reader
+
+
+def size(text: str) -> tuple[int, int]:
+    width, height = text.lower().split("x")
+    return int(width), int(height)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--sizes", default="320x240,640x480,1280x720,1920x1080,4032x3024")
+    parser.add_argument("--pages", type=int, default=12, help="photos per frame size")
+    parser.add_argument("--repeat", type=int, default=20, help="reads of each photo")
+    arguments = parser.parse_args()
+    cv2.setNumThreads(1)
+    reader = Reader(arguments.model, device="cpu", threads=1)
+    _, mnist_test = load_mnist()
+    rng = np.random.default_rng(7)
+    print(f"{arguments.model}, one thread, medians over {arguments.pages} photos x {arguments.repeat} reads")
+    print(f"{'frame':>10} {'decode':>9} {'segment':>9} {'infer':>9} {'read':>9}   (ms; read = segment + infer, decode excluded)")
+    for frame in [size(s) for s in arguments.sizes.split(",")]:
+        decode, segment, infer, read = [], [], [], []
+        for index in range(arguments.pages):
+            page = render_realistic(rng, LEVELS[index % 3], SOURCES[(index // 3) % 3], mnist_test, frame=frame)
+            data = np.frombuffer(page.jpeg, np.uint8)
+            for _ in range(arguments.repeat):
+                start = time.perf_counter()
+                image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+                decoded = time.perf_counter()
+                reading = reader.read(image)
+                done = time.perf_counter()
+                decode.append((decoded - start) * 1e3)
+                read.append((done - decoded) * 1e3)
+                segment.append(reading.timings_ms["segment"])
+                infer.append(reading.timings_ms["infer"])
+        name = f"{frame[0]}x{frame[1]}"
+        print(f"{name:>10} {statistics.median(decode):9.2f} {statistics.median(segment):9.2f} "
+              f"{statistics.median(infer):9.2f} {statistics.median(read):9.2f}")
+
+
+if __name__ == "__main__":
+    main()
