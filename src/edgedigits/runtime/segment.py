@@ -39,6 +39,9 @@ MIN_RELATIVE_HEIGHT = 0.4  # components shorter than this share of the typical d
 MAX_DIGIT_HEIGHT_FRACTION = 0.9  # a component taller than this share of the image is not one digit
 LONG_STROKE = 2.5  # a thin component this many times taller than the page's median one is a line or an edge
 FAINT_FRACTION = 0.35  # components fainter than this share of the page's strongest writing are not writing
+SURFACE_MAX_STRENGTH = 6  # mean ink strength of an 8x8 cell under which it is smooth paper
+SURFACE_MIN_AREA = 0.03  # a smooth region of at least this share of the frame can be written on
+CROWDED_FRACTION = 0.06  # ink share above and below a component over which it is texture, not writing
 ENCLOSED_FRACTION = 0.3  # a component holding a box at least this share of its height is a loop drawn around digits
 # Grana's block-based labelling: three times faster than the default when stats are wanted (OpenCV 5).
 LABELLING = getattr(cv2, "CCL_BBDT", cv2.CCL_GRANA)
@@ -301,10 +304,98 @@ def drop_enclosures(boxes: list[Box]) -> list[Box]:
     return [box for box in boxes if not any(encloses(box, other) for other in boxes)]
 
 
+def writing_surface(strength: np.ndarray) -> np.ndarray | None:
+    """Where the writing can be: the large smooth regions of the page (paper, a sticky note, a board), holes filled.
+
+    On a shrunk copy of the ink strength (ruled and grid lines already
+    subtracted), paper is near zero everywhere but under the writing, while a
+    desk's grain or weave is not. Smooth cells, opened to drop the small
+    smooth islands between grain stripes, make regions; those of at least
+    SURFACE_MIN_AREA of the frame, with their holes (the digits) filled, are
+    the surface. Returns a uint8 mask (255 = surface) at 1/BACKGROUND_SHRINK
+    scale, or None when the whole frame is smooth or nothing is.
+    """
+    small = cv2.resize(strength, (max(1, strength.shape[1] // BACKGROUND_SHRINK), max(1, strength.shape[0] // BACKGROUND_SHRINK)),
+                       interpolation=cv2.INTER_AREA)
+    smooth = cv2.compare(small, SURFACE_MAX_STRENGTH, cv2.CMP_LE)
+    smooth = cv2.morphologyEx(smooth, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
+    if cv2.countNonZero(smooth) > 0.97 * smooth.size:
+        return None
+    contours, _ = cv2.findContours(smooth, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    large = [c for c in contours if cv2.contourArea(c) >= SURFACE_MIN_AREA * smooth.size]
+    if not large:
+        return None
+    surface = np.zeros_like(smooth)
+    cv2.drawContours(surface, large, -1, 255, cv2.FILLED)
+    return surface
+
+
+def drop_off_surface(boxes: list[Box], surface: np.ndarray | None) -> list[Box]:
+    """Keep the components whose centre lies on the writing surface (all of them when there is none)."""
+    if surface is None:
+        return boxes
+    height, width = surface.shape
+    def on(box: Box) -> bool:
+        x = min(width - 1, int((box.x + box.w / 2) / BACKGROUND_SHRINK))
+        y = min(height - 1, int(box.centre_y / BACKGROUND_SHRINK))
+        return bool(surface[y, x])
+    return [box for box in boxes if on(box)]
+
+
+def drop_crowded(boxes: list[Box], labels: np.ndarray) -> list[Box]:
+    """Drop components that sit in a crowd of other ink: wood grain, fabric, the texture of a desk.
+
+    Handwriting leaves clear paper above or below each digit (lines of text
+    are more than half a digit apart, an underline is on one side only);
+    texture leaves none. A component is dropped when the bands of half its
+    height above it and below it (its own width) both hold more than
+    CROWDED_FRACTION ink of the other candidates.
+    """
+    if len(boxes) < 2:
+        return boxes
+    lookup = np.zeros(int(labels.max()) + 1, np.uint8)
+    lookup[[box.labels[0] for box in boxes]] = 1
+    sums = cv2.integral(lookup[labels])
+    height, width = labels.shape
+
+    def density(x0: int, y0: int, x1: int, y1: int) -> float:
+        """Ink share of a band; a band cut off by the frame's edge tells nothing (infinity)."""
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
+        if x1 <= x0 or y1 <= y0:
+            return np.inf
+        return float(sums[y1, x1] - sums[y0, x1] - sums[y1, x0] + sums[y0, x0]) / ((x1 - x0) * (y1 - y0))
+
+    kept = []
+    for box in boxes:
+        x0, y0, x1, y1 = box.x // 2, box.y // 2, (box.right + 1) // 2, (box.bottom + 1) // 2
+        band = max(1, (y1 - y0) // 2)
+        clear = min(density(x0, y0 - band, x1, y0), density(x0, y1, x1, y1 + band))
+        if clear <= CROWDED_FRACTION or clear == np.inf:
+            kept.append(box)
+    return kept
+
+
 def typical_height(boxes: list[Box]) -> float:
-    """The height of a whole digit on this page: the median of the components at least half the tallest."""
-    tallest = max(b.h for b in boxes)
-    return float(median([b.h for b in boxes if b.h >= 0.5 * tallest]))
+    """The height of a whole digit on this page.
+
+    Digits come in rows of like-sized neighbours; texture, edges and loose
+    strokes do not. Each component counts the others of about its height
+    (within 30%) beside it on its row (centres within half its height
+    vertically, within three heights sideways); the typical height is the
+    median of the best-placed ones, those with at least half the highest count.
+    With no such rows (a lone digit), the median of the components at least half the tallest.
+    """
+    heights = np.array([b.h for b in boxes], np.float32)
+    centres_x = np.array([b.x + b.w / 2 for b in boxes], np.float32)
+    centres_y = np.array([b.centre_y for b in boxes], np.float32)
+    like = np.abs(heights[:, None] - heights[None, :]) <= 0.3 * heights[:, None]
+    beside = (np.abs(centres_y[:, None] - centres_y[None, :]) <= 0.5 * heights[:, None]) & (
+        np.abs(centres_x[:, None] - centres_x[None, :]) <= 3 * heights[:, None])
+    neighbours = (like & beside).sum(axis=1) - 1
+    if neighbours.max() > 0:
+        return float(np.median(heights[neighbours >= 0.5 * neighbours.max()]))
+    tallest = float(heights.max())
+    return float(np.median(heights[heights >= 0.5 * tallest]))
 
 
 def join_pieces(boxes: list[Box]) -> list[Box]:
@@ -411,7 +502,8 @@ def segment(image: np.ndarray) -> Segments:
     strength = remove_ruled_lines(ink_strength(gray, small, dark))
     mask = binarize(strength)
     labels, boxes = find_components(mask)
-    boxes = drop_enclosures(drop_faint(boxes, labels, strength))
+    boxes = drop_off_surface(boxes, writing_surface(strength))
+    boxes = drop_faint(drop_crowded(drop_enclosures(boxes), labels), labels, strength)
     boxes = drop_non_digits(join_pieces(boxes), gray.shape[0])
     ordered, spaces = group_lines(boxes)
     return Segments(mask=mask, labels=labels, boxes=ordered, scale=scale, gaps=spaces)
