@@ -29,6 +29,8 @@ from edgedigits.runtime.session import Model, open_model
 
 UNSURE_BELOW = 0.5  # calibrated probability under which a digit shows as "?"
 UNSURE_MARK = "?"
+RUN_ASPECT = 1.25  # a box wider than this many times its height holds touching digits (a wide 0 reaches about 1.0)
+DIGIT_PITCH = 0.7  # ... and about one digit per this many heights of its width
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,29 @@ class Reading:
         return "\n".join(self.lines)
 
 
+def run_length(box: tuple[int, int, int, int]) -> int:
+    """How many digits a box holds: 1, or for a box wider than RUN_ASPECT times its height (touching digits,
+    which one digit classifier cannot read), its width in digit pitches, at least 2."""
+    _, _, width, height = box
+    if width <= RUN_ASPECT * height:
+        return 1
+    return max(2, round(width / (DIGIT_PITCH * height)))
+
+
 def compose_lines(digits: list[Digit], spaces: list[bool], unsure_below: float) -> list[str]:
-    """Text per line: each digit, or `?` where it is unsure; a space where segmentation saw a wide gap."""
+    """Text per line: each digit, or `?` where it is unsure; a space where segmentation saw a wide gap.
+
+    A box that holds a run of touching digits reads as one `?` per digit it
+    seems to hold (`run_length`) rather than as one invented digit.
+    """
     lines: dict[int, str] = {}
     for digit, space in zip(digits, spaces):
-        character = str(digit.value) if digit.confidence >= unsure_below else UNSURE_MARK
-        lines[digit.line] = lines.get(digit.line, "") + character + (" " if space else "")
+        count = run_length(digit.box)
+        if count > 1:
+            characters = UNSURE_MARK * count
+        else:
+            characters = str(digit.value) if digit.confidence >= unsure_below else UNSURE_MARK
+        lines[digit.line] = lines.get(digit.line, "") + characters + (" " if space else "")
     return [lines[number] for number in sorted(lines)]
 
 

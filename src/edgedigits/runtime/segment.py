@@ -34,6 +34,7 @@ RULED_LINE_FRACTION = 1 / 6  # near-horizontal strokes longer than this share of
 VERTICAL_LINE_FRACTION = 1 / 3  # near-vertical ones longer than this share of the height: grid lines, margins, sheet edges
 MAX_LINE_ANGLE = 12.0  # degrees: lines turned further than this (a page turned that far) are not looked for
 MAX_BLOB_FILL = 0.85  # a component filling more of its box than this is a blot or a shadow, not a digit
+MIN_BLOT_HEIGHT = 24  # pixels: smaller filled components may be small digits (18 px tall ones fill their box at half size)
 MAX_DIGIT_ASPECT = 3.0  # width / height above this: a dash, an underline, a smear
 MIN_RELATIVE_HEIGHT = 0.4  # components shorter than this share of the typical digit are fragments
 MAX_DIGIT_HEIGHT_FRACTION = 0.9  # a component taller than this share of the image is not one digit
@@ -266,7 +267,8 @@ def find_components(mask: np.ndarray) -> tuple[np.ndarray, list[Box]]:
     x, y, w, h, area = (stats[1:, i] for i in range(5))
     touches_edge = (x == 0) | (y == 0) | (x + w == width) | (y + h == height)
     page_edge = touches_edge & ((w > width / 3) | (h > height / 2))
-    blot = (area > MAX_BLOB_FILL * w * h) & (w > 0.5 * h) & (w < 2 * h)  # a "1" fills its box too, but is thin
+    # A "1" fills its box too, but is thin; and a small digit (under MIN_BLOT_HEIGHT) fills it once labelled at half size.
+    blot = (area > MAX_BLOB_FILL * w * h) & (w > 0.5 * h) & (w < 2 * h) & (2 * h >= MIN_BLOT_HEIGHT)
     keep = np.flatnonzero((4 * area >= MIN_SPECK_AREA) & ~page_edge & ~blot)
     boxes = [Box(2 * int(x[i]), 2 * int(y[i]), 2 * int(w[i]), 2 * int(h[i]), (int(i) + 1,)) for i in keep]
     return labels, boxes
@@ -331,7 +333,11 @@ def writing_surface(strength: np.ndarray) -> np.ndarray | None:
 
 
 def drop_off_surface(boxes: list[Box], surface: np.ndarray | None) -> list[Box]:
-    """Keep the components whose centre lies on the writing surface (all of them when there is none)."""
+    """Keep the components whose centre lies on the writing surface.
+
+    All of them are kept when there is no surface, or when no component lies
+    on it (then the smooth regions found were not where the writing is).
+    """
     if surface is None:
         return boxes
     height, width = surface.shape
@@ -339,7 +345,8 @@ def drop_off_surface(boxes: list[Box], surface: np.ndarray | None) -> list[Box]:
         x = min(width - 1, int((box.x + box.w / 2) / BACKGROUND_SHRINK))
         y = min(height - 1, int(box.centre_y / BACKGROUND_SHRINK))
         return bool(surface[y, x])
-    return [box for box in boxes if on(box)]
+    kept = [box for box in boxes if on(box)]
+    return kept or boxes
 
 
 def drop_crowded(boxes: list[Box], labels: np.ndarray) -> list[Box]:
