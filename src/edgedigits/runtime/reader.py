@@ -29,7 +29,9 @@ from edgedigits.runtime.session import Model, open_model
 
 UNSURE_BELOW = 0.5  # calibrated probability under which a digit shows as "?"
 UNSURE_MARK = "?"
-RUN_ASPECT = 1.25  # a box wider than this many times its height holds touching digits (a wide 0 reaches about 1.0)
+RUN_ASPECT = 1.6  # a box wider than this many times its height may hold touching digits (wide MNIST 2s reach it) ...
+RUN_CONFIDENCE = 0.9  # ... and does unless the digit model reads it at least this surely;
+LONG_RUN_ASPECT = 2.2  # wider than this many heights, it always does
 DIGIT_PITCH = 0.7  # ... and about one digit per this many heights of its width
 
 
@@ -55,11 +57,12 @@ class Reading:
         return "\n".join(self.lines)
 
 
-def run_length(box: tuple[int, int, int, int]) -> int:
-    """How many digits a box holds: 1, or for a box wider than RUN_ASPECT times its height (touching digits,
-    which one digit classifier cannot read), its width in digit pitches, at least 2."""
+def run_length(box: tuple[int, int, int, int], confidence: float = 0.0) -> int:
+    """How many digits a box holds: 1, or for touching digits (which one digit classifier cannot read) its
+    width in digit pitches, at least 2. A box is a run when it is wider than LONG_RUN_ASPECT times its
+    height, or wider than RUN_ASPECT times its height and not read with RUN_CONFIDENCE (a wide 2 is read surely)."""
     _, _, width, height = box
-    if width <= RUN_ASPECT * height:
+    if width <= RUN_ASPECT * height or (width <= LONG_RUN_ASPECT * height and confidence >= RUN_CONFIDENCE):
         return 1
     return max(2, round(width / (DIGIT_PITCH * height)))
 
@@ -72,7 +75,7 @@ def compose_lines(digits: list[Digit], spaces: list[bool], unsure_below: float) 
     """
     lines: dict[int, str] = {}
     for digit, space in zip(digits, spaces):
-        count = run_length(digit.box)
+        count = run_length(digit.box, digit.confidence)
         if count > 1:
             characters = UNSURE_MARK * count
         else:
