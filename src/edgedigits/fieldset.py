@@ -204,14 +204,23 @@ def write_pages(out_dir: Path, count: int, seed: int = 0, mnist_test=None, kind:
         return write_realistic_pages(out_dir, count, rng, mnist_test)
     if kind != "plain":
         raise ValueError(f"unknown field set kind {kind!r}: plain or realistic")
-    records = []
-    for index in range(count):
+    def page(index: int) -> tuple[bytes, dict]:
         difficulty = DIFFICULTIES[index % len(DIFFICULTIES)]
         source = SOURCES[(index // len(DIFFICULTIES)) % len(SOURCES)]
-        page = render_page(rng, difficulty, source, mnist_test)
+        drawn = render_page(rng, difficulty, source, mnist_test)
+        jpeg = cv2.imencode(".jpg", drawn.image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+        return jpeg, {"lines": drawn.lines, "difficulty": difficulty, "source": source, "board": drawn.board}
+    return write_set(out_dir, count, page)
+
+
+def write_set(out_dir: Path, count: int, page) -> Path:
+    """Write pages `page(index) -> (jpeg bytes, truth record)` as page-NNNN.jpg, then `truth.jsonl`; return its path."""
+    records = []
+    for index in range(count):
+        jpeg, record = page(index)
         name = f"page-{index:04d}.jpg"
-        write_bytes_atomic(out_dir / name, cv2.imencode(".jpg", page.image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes())
-        records.append({"file": name, "lines": page.lines, "difficulty": difficulty, "source": source, "board": page.board})
+        write_bytes_atomic(out_dir / name, jpeg)
+        records.append({"file": name, **record})
     truth = out_dir / "truth.jsonl"
     write_bytes_atomic(truth, "".join(json.dumps(r) + "\n" for r in records).encode())
     return truth
@@ -221,15 +230,10 @@ def write_realistic_pages(out_dir: Path, count: int, rng: np.random.Generator, m
     """Realistic pages (equal shares of each level and digit source) with their tags in `truth.jsonl`."""
     from edgedigits.fieldset_realistic import LEVELS, SOURCES as REALISTIC_SOURCES, render_realistic
 
-    records = []
-    for index in range(count):
+    def page(index: int) -> tuple[bytes, dict]:
         level = LEVELS[index % len(LEVELS)]
         source = REALISTIC_SOURCES[(index // len(LEVELS)) % len(REALISTIC_SOURCES)]
-        page = render_realistic(rng, level, source, mnist_test)
-        name = f"page-{index:04d}.jpg"
-        write_bytes_atomic(out_dir / name, page.jpeg)
-        records.append({"file": name, "lines": page.lines, "difficulty": level, "source": source, "tags": page.tags,
-                        "size": [page.image.shape[1], page.image.shape[0]]})
-    truth = out_dir / "truth.jsonl"
-    write_bytes_atomic(truth, "".join(json.dumps(r) + "\n" for r in records).encode())
-    return truth
+        drawn = render_realistic(rng, level, source, mnist_test)
+        return drawn.jpeg, {"lines": drawn.lines, "difficulty": level, "source": source, "tags": drawn.tags,
+                            "size": [drawn.image.shape[1], drawn.image.shape[0]]}
+    return write_set(out_dir, count, page)

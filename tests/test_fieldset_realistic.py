@@ -1,0 +1,53 @@
+"""The realistic field set: deterministic by seed, tagged, written with its truth, scored per tag."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from edgedigits.evaluate import page_groups
+from edgedigits.fieldset import write_pages
+from edgedigits.fieldset_realistic import LEVELS, SKELETONS, render_realistic, stroke_digit
+
+
+def test_same_seed_same_page_and_tags(mnist):
+    first = render_realistic(np.random.default_rng(5), "hard", "strokes", mnist[1], frame=(640, 480))
+    again = render_realistic(np.random.default_rng(5), "hard", "strokes", mnist[1], frame=(640, 480))
+    assert first.jpeg == again.jpeg and first.tags == again.tags and first.lines == again.lines
+    assert first.image.shape == (480, 640, 3)
+    assert any(tag.startswith("paper:") for tag in first.tags) and any(tag.startswith("ink:") for tag in first.tags)
+    assert all(line.replace(" ", "").isdigit() for line in first.lines)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_touching_pages_are_tagged(mnist, level):
+    page = render_realistic(np.random.default_rng(1), level, "mnist", mnist[1], touching=True, frame=(320, 240))
+    assert "touching" in page.tags and "apart" not in page.tags
+
+
+def test_every_digit_has_a_stroke_skeleton_that_draws():
+    rng = np.random.default_rng(0)
+    for digit in range(10):
+        assert digit in SKELETONS
+        glyph = stroke_digit(rng, digit, 60, 5.0)
+        assert 50 <= glyph.shape[0] <= 80 and glyph.max() == 255
+
+
+def test_a_written_set_scores_per_level_and_tag(mnist, tmp_path):
+    truth = write_pages(tmp_path, 3, seed=4, mnist_test=mnist[1], kind="realistic")
+    records = [json.loads(line) for line in truth.read_text().splitlines()]
+    assert [r["difficulty"] for r in records] == list(LEVELS)
+    for record in records:
+        image = cv2.imread(str(tmp_path / record["file"]))
+        assert [image.shape[1], image.shape[0]] == record["size"]
+        groups = page_groups(record)
+        assert record["difficulty"] in groups and any(g.startswith("tag paper:") for g in groups)
+        assert f"{record['difficulty']}/{'touching' if 'touching' in record['tags'] else 'apart'}" in groups
+
+
+def test_unknown_kind_is_refused(mnist, tmp_path):
+    with pytest.raises(ValueError, match="plain or realistic"):
+        write_pages(tmp_path, 1, kind="glossy", mnist_test=mnist[1])
