@@ -50,8 +50,11 @@ class Page:
 # --- Digits (bright ink on black, cropped to the ink) -----------------------------------------
 
 
-def crop_to_ink(ink: np.ndarray) -> np.ndarray:
-    rows, columns = np.flatnonzero(ink.max(axis=1) > 20), np.flatnonzero(ink.max(axis=0) > 20)
+def crop_to_ink(ink: np.ndarray, level: int = 20) -> np.ndarray:
+    """The ink's bounding box (pixels above `level`); a 1x1 black crop when there is none."""
+    rows, columns = np.flatnonzero(ink.max(axis=1) > level), np.flatnonzero(ink.max(axis=0) > level)
+    if rows.size == 0:
+        return np.zeros((1, 1), np.uint8)
     return ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
 
 
@@ -82,10 +85,11 @@ def script_digit(rng: np.random.Generator, digit: int) -> np.ndarray:
 # --- Layout --------------------------------------------------------------------------------------
 
 
-def random_number(rng: np.random.Generator) -> str:
+def random_number(rng: np.random.Generator, shortest: int = 2, longest: int = 6) -> str:
+    """A year (a fifth of the time, like the seed's "2017"), else `shortest` to `longest` random digits."""
     if rng.random() < 0.2:
-        return str(rng.integers(1950, 2030))  # a year, like the seed's "2017"
-    return "".join(str(d) for d in rng.integers(0, 10, rng.integers(2, 7)))
+        return str(rng.integers(1950, 2030))
+    return "".join(str(d) for d in rng.integers(0, 10, rng.integers(shortest, longest + 1)))
 
 
 def layout_ink(rng: np.random.Generator, lines: list[str], digit_ink, size=PAGE_SIZE) -> np.ndarray:

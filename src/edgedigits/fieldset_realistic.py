@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from edgedigits.fieldset import crop_to_ink, mnist_digit, random_number
+
 LEVELS = ("easy", "medium", "hard")
 SOURCES = ("mnist", "hershey", "strokes")
 # Frame sizes (width, height) and how often each is drawn: webcams most often, phones sometimes.
@@ -75,13 +77,6 @@ class RealisticPage:
 
 
 # --- Glyphs: bright ink on black, cropped to the ink, `height` pixels tall ---------------------------
-
-
-def crop_to_ink(ink: np.ndarray, level: int = 20) -> np.ndarray:
-    rows, columns = np.flatnonzero(ink.max(axis=1) > level), np.flatnonzero(ink.max(axis=0) > level)
-    if rows.size == 0:
-        return np.zeros((1, 1), np.uint8)
-    return ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
 
 
 def catmull_rom(points: np.ndarray, per_segment: int = 8) -> np.ndarray:
@@ -131,18 +126,12 @@ def hershey_digit(rng: np.random.Generator, digit: int, height: int, pen: float)
 
 
 def mnist_glyph(rng: np.random.Generator, digit: int, height: int, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    glyph = crop_to_ink(images[rng.choice(np.flatnonzero(labels == digit))])
+    glyph = mnist_digit(rng, digit, images, labels)
     width = max(1, round(glyph.shape[1] * height / glyph.shape[0]))
     return cv2.resize(glyph, (width, height), interpolation=cv2.INTER_CUBIC if height > 20 else cv2.INTER_AREA)
 
 
 # --- Text layout on the writing surface -----------------------------------------------------------
-
-
-def random_number(rng: np.random.Generator) -> str:
-    if rng.random() < 0.2:
-        return str(rng.integers(1950, 2030))  # a year, like the seed's "2017"
-    return "".join(str(d) for d in rng.integers(0, 10, rng.integers(1, 8)))
 
 
 def place_number(rng: np.random.Generator, ink: np.ndarray, text: str, x: float, baseline: float, height: float,
@@ -326,12 +315,12 @@ def choose_layout(rng: np.random.Generator) -> tuple[str, list[list[str]]]:
     """(layout name, numbers per line)."""
     draw = rng.random()
     if draw < 0.5:
-        return "single", [[random_number(rng)]]
+        return "single", [[random_number(rng, 1, 7)]]
     if draw < 0.72:
-        return "two-lines", [[random_number(rng)], [random_number(rng)]]
+        return "two-lines", [[random_number(rng, 1, 7)], [random_number(rng, 1, 7)]]
     if draw < 0.85:
-        return "same-line", [[random_number(rng), random_number(rng)]]
-    return "form", [[random_number(rng)] for _ in range(int(rng.integers(2, 4)))]
+        return "same-line", [[random_number(rng, 1, 7), random_number(rng, 1, 7)]]
+    return "form", [[random_number(rng, 1, 7)] for _ in range(int(rng.integers(2, 4)))]
 
 
 def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_test, touching: bool | None = None,

@@ -190,6 +190,14 @@ def binarize(strength: np.ndarray) -> np.ndarray:
     return cv2.threshold(strength, min(threshold, 254), 255, cv2.THRESH_BINARY)[1]
 
 
+def shear_level(image: np.ndarray, degrees: float, interpolation: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the image sheared so that lines of slope `degrees` run level, the shear), on a canvas tall enough to keep it all."""
+    height, width = image.shape
+    slope = np.tan(np.radians(degrees))
+    shear = np.float32([[1, 0, 0], [-slope, 1, max(0.0, slope) * width]])
+    return cv2.warpAffine(image, shear, (width, int(height + abs(slope) * width) + 1), flags=interpolation), shear
+
+
 def dominant_angle(image: np.ndarray, max_degrees: float = MAX_LINE_ANGLE) -> float:
     """The slope (degrees, y down) of the strongest family of near-horizontal straight lines in `image`.
 
@@ -197,12 +205,8 @@ def dominant_angle(image: np.ndarray, max_degrees: float = MAX_LINE_ANGLE) -> fl
     are most peaked: straight lines then fall into few rows. Coarse steps of 2
     degrees, then half-degree steps around the best. Near zero when there are no lines.
     """
-    height, width = image.shape
     def peakedness(degrees: float) -> float:
-        slope = np.tan(np.radians(degrees))
-        shear = np.float32([[1, 0, 0], [-slope, 1, max(0.0, slope) * width]])
-        sheared = cv2.warpAffine(image, shear, (width, int(height + abs(slope) * width) + 1), flags=cv2.INTER_NEAREST)
-        rows = cv2.reduce(sheared, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32F)
+        rows = cv2.reduce(shear_level(image, degrees, cv2.INTER_NEAREST)[0], 1, cv2.REDUCE_SUM, dtype=cv2.CV_32F)
         return float(cv2.norm(rows, cv2.NORM_L2SQR))
     coarse = np.arange(-max_degrees, max_degrees + 0.01, 2.0)
     best = coarse[int(np.argmax([peakedness(d) for d in coarse]))]
@@ -219,12 +223,9 @@ def open_along(image: np.ndarray, degrees: float, length: int) -> np.ndarray:
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1))
     if abs(degrees) < 0.25:
         return cv2.morphologyEx(image, cv2.MORPH_OPEN, kernel)
-    height, width = image.shape
-    slope = np.tan(np.radians(degrees))
-    shear = np.float32([[1, 0, 0], [-slope, 1, max(0.0, slope) * width]])
-    sheared = cv2.warpAffine(image, shear, (width, int(height + abs(slope) * width) + 1), flags=cv2.INTER_LINEAR)
+    sheared, shear = shear_level(image, degrees, cv2.INTER_LINEAR)
     opened = cv2.morphologyEx(sheared, cv2.MORPH_OPEN, kernel)
-    return cv2.warpAffine(opened, shear, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    return cv2.warpAffine(opened, shear, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
 
 
 def remove_ruled_lines(strength: np.ndarray) -> np.ndarray:
