@@ -10,8 +10,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MODELS := models
-# Every registered model: the seed's two and our own (edgedigits/train/models.py).
-MODEL_NAMES := mlp cnn cnn-bn-aug
+# Every registered model: the seed's two and our own digit classifiers (edgedigits/train/models.py), and the
+# learned ink segmenter (edgedigits/train/inkseg.py).
+MODEL_NAMES := mlp cnn cnn-bn-aug inkseg
 # onnxruntime-gpu where an NVIDIA driver answers, onnxruntime elsewhere (never both).
 RUNTIME_EXTRA := $(shell nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 INSTALLED := $(VENV)/.installed-$(RUNTIME_EXTRA)

@@ -39,6 +39,9 @@ ModelPathOption = Annotated[
     Path | None,
     typer.Option("--model", "-m", dir_okay=False, help="An .onnx model (default: the best one in models/index.json)."),
 ]
+MaskOption = Annotated[str, typer.Option(
+    "--mask", help="Where ink is: auto (the learned ink segmenter in models/ when there is one), learned, threshold, "
+                   "or an ink segmenter's .onnx file.")]
 UnsureOption = Annotated[float, typer.Option("--unsure", min=0.0, max=1.0, help="Calibrated confidence under which a digit shows as '?'.")]
 
 
@@ -85,6 +88,15 @@ def train(
 
     config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, subset=subset, data=data)
     for name in names:
+        if name == "inkseg":
+            from edgedigits.train.inkseg import InkTrainConfig, train_inkseg
+
+            defaults = InkTrainConfig()
+            ink_config = InkTrainConfig(epochs=epochs or defaults.epochs, batch_size=batch_size or defaults.batch_size, seed=seed,
+                                        pages=min(defaults.pages, subset or defaults.pages), data=data)
+            metrics = train_inkseg(ink_config, out)
+            typer.echo(f"{name}: wrote {out / 'inkseg.keras'} and {out / name}/ (held-out mask IoU {metrics['held_out_iou']:.3f})")
+            continue
         result = train_model(name, config, out)
         typer.echo(f"{name}: wrote {result.model_path} and {out / name}/ (history, metrics, plots)")
 
@@ -104,6 +116,13 @@ def export(
     from edgedigits.export.onnx_export import OPSET, export_model
 
     for name in names:
+        if name == "inkseg":
+            from edgedigits.train.inkseg import export_inkseg
+
+            parity = export_inkseg(out, data=data)
+            typer.echo(f"{name}: wrote {out / 'inkseg.onnx'}, held-out mask IoU {parity['onnx_iou']:.3f}, "
+                       f"parity: largest difference {parity['max_abs_diff']:.1e} on {parity['pages']} pages")
+            continue
         result = export_model(name, out, opset=opset or OPSET, data=data)
         typer.echo(f"{name}: wrote {result.onnx_path} ({result.size_bytes / 1e6:.2f} MB), "
                    f"test accuracy {result.parity.exported_accuracy:.2%}, parity {result.parity.summary()}")
@@ -126,6 +145,15 @@ def calibrate(
     from edgedigits.calibration.quantize import calibrate_model
 
     for name in names:
+        if name == "inkseg":
+            from edgedigits.train.inkseg import calibrate_inkseg
+
+            report = calibrate_inkseg(out, data=data)
+            gate, speed = report["gate"], report["latency_ms"]
+            typer.echo(f"{name}: wrote {out / 'inkseg.int8.onnx'}; mask IoU fp32 {gate['fp32_iou']:.3f}, int8 {gate['int8_iou']:.3f}; "
+                       f"640x480 ink map {speed['fp32']:.2f} ms fp32, {speed['int8']:.2f} ms int8 (one thread); "
+                       f"sizes {', '.join(f'{k} {v / 1e3:.0f} KB' for k, v in report['sizes'].items())}")
+            continue
         result = calibrate_model(name, out, method=method, samples=samples, seed=seed, data=data)
         typer.echo(f"{name}: wrote {result.int8_path} ({result.method}, {samples} calibration images); "
                    f"reliability diagram {result.reliability_plot}")
@@ -148,16 +176,19 @@ def evaluate(
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
     report: Annotated[Path | None, typer.Option(help="Where to write the JSON report (default: MODEL.eval.json).")] = None,
+    mask: MaskOption = "auto",
 ):
     """Accuracy and confusion matrix on the MNIST test set, or pages read exactly on a field set (onnxruntime only)."""
     from edgedigits.evaluate import evaluate_model, evaluate_pages, format_confusion, write_report
     import numpy as np
 
     if pages is not None:
-        result = evaluate_pages(model, pages, device=device, threads=threads)
-        report = report or model.with_suffix(".pages.json")
+        ink_model = resolve_mask(mask, model.parent)
+        result = evaluate_pages(model, pages, device=device, threads=threads, ink_model=ink_model)
+        report = report or model.with_suffix(".pages.json" if ink_model is None else ".learned.pages.json")
         write_report(result, report)
-        typer.echo(f"{model} on {pages}: {result.overall.summary()}")
+        typer.echo(f"{model} on {pages} ({'ink from ' + str(ink_model) if ink_model else 'threshold mask'}): "
+                   f"{result.overall.summary()}")
         for group, tally in result.by_group.items():
             typer.echo(f"  {group:16} {tally.summary()}")
         typer.echo(f"report {report}")
@@ -171,8 +202,25 @@ def evaluate(
                f"({result.errors} wrong, {result.seconds:.2f}s); report {report}")
 
 
-def open_reader(model: Path | None, device: str, threads: int | None, unsure: float):
-    """The Reader for `read` and `stream`, saying once on stderr which model and provider run."""
+def resolve_mask(mask: str, models_dir: Path = Path("models")) -> Path | None:
+    """The ink segmenter file `--mask` asks for, or None for the threshold mask."""
+    from edgedigits.model_index import default_ink_model
+
+    if mask == "threshold":
+        return None
+    if mask in ("auto", "learned"):
+        found = default_ink_model(models_dir)
+        if found is None and mask == "learned":
+            raise EdgeDigitsError(f"--mask learned: no ink segmenter in {models_dir}/index.json; train it with "
+                                  "`make train export calibrate`, or use --mask threshold")
+        return found
+    if not mask.endswith(".onnx"):
+        raise EdgeDigitsError(f"--mask {mask}: use auto, learned, threshold or an ink segmenter's .onnx file")
+    return Path(mask)
+
+
+def open_reader(model: Path | None, device: str, threads: int | None, unsure: float, mask: str = "auto"):
+    """The Reader for `read` and `stream`, saying once on stderr which model, mask and provider run."""
     from edgedigits.model_index import default_model
     from edgedigits.runtime import Reader
 
@@ -180,8 +228,10 @@ def open_reader(model: Path | None, device: str, threads: int | None, unsure: fl
         model = default_model(Path("models"))
         if model is None:
             raise EdgeDigitsError("no model in models/index.json: run `make train export` first, or pass --model FILE.onnx")
-    reader = Reader(model, device=device, threads=threads, unsure_below=unsure)
-    typer.echo(f"reading with {model} on {reader.model.provider}", err=True)
+    ink_model = resolve_mask(mask)
+    reader = Reader(model, device=device, threads=threads, unsure_below=unsure, ink_model=ink_model)
+    typer.echo(f"reading with {model}, {'ink from ' + str(ink_model) if ink_model else 'threshold mask'}, "
+               f"on {reader.model.provider}", err=True)
     return reader
 
 
@@ -195,6 +245,7 @@ def read(
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
     unsure: UnsureOption = 0.5,
+    mask: MaskOption = "auto",
 ):
     """Read the numbers on images. Exit status 1 if any input could not be read (it gets an error record)."""
     from edgedigits.runtime.batch import CSV_COLUMNS, FORMATS, Progress, format_record, read_all
@@ -202,7 +253,7 @@ def read(
 
     if output_format not in FORMATS:
         raise EdgeDigitsError(f"unknown format '{output_format}'; use one of {', '.join(FORMATS)}")
-    reader = open_reader(model, device, threads, unsure)
+    reader = open_reader(model, device, threads, unsure, mask)
     inputs = expand(paths)
     progress = Progress(len(inputs))
     if output_format == "csv":
@@ -227,6 +278,7 @@ def stream(
     threads: ThreadsOption = None,
     unsure: UnsureOption = 0.5,
     smooth: Annotated[int, typer.Option(min=1, help="Frames the reading is smoothed over.")] = 5,
+    mask: MaskOption = "auto",
 ):
     """Read a camera or a video live; print the reading each time it changes. Ctrl-C or q stops."""
     import json
@@ -235,7 +287,7 @@ def stream(
 
     if output_format not in ("text", "jsonl"):
         raise EdgeDigitsError(f"unknown format '{output_format}'; use text or jsonl")
-    reader = open_reader(model, device, threads, unsure)
+    reader = open_reader(model, device, threads, unsure, mask)
     for update in run_stream(reader, source, show=show, save=save, window=smooth):
         if output_format == "jsonl":
             typer.echo(json.dumps(update.as_dict()))

@@ -28,3 +28,16 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
     if images.shape[1:] not in ((IMAGE_SIZE, IMAGE_SIZE), INPUT_SHAPE):
         raise ValueError(f"expected images of shape [N, 28, 28] or [N, 28, 28, 1], got {list(images.shape)}")
     return (images.reshape(-1, *INPUT_SHAPE).astype(np.float32)) / np.float32(255)
+
+
+# --- The ink segmenter's contract (a second kind of model: edgedigits.train.inkseg) ----------------
+#
+# It takes `photo`, float32 [N, H, W, 3]: the photo in BGR order (as OpenCV reads it), pixels in
+# [0, 1], shrunk so that its longer side is INK_LONG_SIDE pixels and padded (edge pixels repeated)
+# to multiples of INK_MULTIPLE; H and W are dynamic. It returns `ink`, float32 [N, H, W, 1]: the
+# probability that each pixel is the ink of a handwritten digit (not paper, lines, desk or clutter).
+INK_INPUT_NAME = "photo"
+INK_OUTPUT_NAME = "ink"
+INK_LONG_SIDE = 320
+INK_MULTIPLE = 16  # four stride-2 stages deep
+INK_KIND = "inkseg"  # the `kind` of its index.json entries (digit classifiers have none)

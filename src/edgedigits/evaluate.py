@@ -133,6 +133,7 @@ class PagesReport:
     overall: PageTally
     by_group: dict[str, PageTally]  # "difficulty", "difficulty/source", "difficulty/apart", "tag NAME" (see page_groups)
     failures: list[dict]
+    ink_model: str | None = None  # the learned ink segmenter used, None for the threshold mask
 
 
 def page_groups(truth: dict) -> list[str]:
@@ -149,14 +150,15 @@ def page_groups(truth: dict) -> list[str]:
 
 
 def evaluate_pages(model_path: str | Path, pages_dir: str | Path, device: str = "auto", threads: int | None = None,
-                   unsure_below: float = UNSURE_BELOW) -> PagesReport:
-    """Read every page listed in `pages_dir/truth.jsonl` and tally pages read exactly and digits right."""
+                   unsure_below: float = UNSURE_BELOW, ink_model: str | Path | None = None) -> PagesReport:
+    """Read every page listed in `pages_dir/truth.jsonl` and tally pages read exactly and digits right
+    (with the learned ink segmenter `ink_model` when given, else the threshold mask)."""
     pages_dir = Path(pages_dir)
     truth_path = pages_dir / "truth.jsonl"
     if not truth_path.is_file():
         raise EdgeDigitsError(f"{truth_path}: no ground truth; make pages with `python scripts/make_pages.py --out {pages_dir}`")
     truths = [json.loads(line) for line in truth_path.read_text().splitlines() if line.strip()]
-    reader = Reader(model_path, device=device, threads=threads, unsure_below=unsure_below)
+    reader = Reader(model_path, device=device, threads=threads, unsure_below=unsure_below, ink_model=ink_model)
     overall, groups, failures = PageTally(), {}, []
     inputs = [Input(truth["file"], pages_dir / truth["file"]) for truth in truths]
     for truth, record in zip(truths, read_all(reader, inputs)):
@@ -166,4 +168,5 @@ def evaluate_pages(model_path: str | Path, pages_dir: str | Path, device: str = 
         if record.lines != truth["lines"]:
             failures.append({"file": truth["file"], "truth": truth["lines"], "read": record.lines, "error": record.error,
                              "tags": truth.get("tags", [])})
-    return PagesReport(str(model_path), str(pages_dir), overall, dict(sorted(groups.items())), failures)
+    return PagesReport(str(model_path), str(pages_dir), overall, dict(sorted(groups.items())), failures,
+                       str(ink_model) if ink_model is not None else None)

@@ -70,6 +70,8 @@ class RealisticPage:
     source: str
     tags: list[str] = field(default_factory=list)
     jpeg: bytes = b""  # the file as the camera wrote it
+    target: np.ndarray | None = None  # with_target: where the digits' ink lies, uint8 0-255 at the image's size
+
 
     @property
     def text(self) -> str:
@@ -324,8 +326,13 @@ def choose_layout(rng: np.random.Generator) -> tuple[str, list[list[str]]]:
 
 
 def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_test, touching: bool | None = None,
-                     frame: tuple[int, int] | None = None) -> RealisticPage:
-    """One photographed page at `level` (easy, medium, hard) with digits from `source` (frame size drawn unless given)."""
+                     frame: tuple[int, int] | None = None, with_target: bool = False) -> RealisticPage:
+    """One photographed page at `level` (easy, medium, hard) with digits from `source` (frame size drawn unless given).
+
+    `mnist_test` is the (images, labels) pair MNIST glyphs are drawn from (the ink segmenter's training data
+    passes MNIST's training set instead). With `with_target`, the page also carries the exact per-pixel
+    target of the digits' ink (not the paper's lines, the clutter, the desk or the light), warped like the page.
+    """
     grade = LEVELS.index(level)
     tags = [f"source:{source}"]
     # Frame, and the scale at which the scene is drawn.
@@ -389,7 +396,8 @@ def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_te
     draw_paper_pattern(rng, surface, paper, digit_height)
 
     # Text on the surface.
-    ink_layer = np.zeros((sh, sw), np.float32)
+    ink_layer = np.zeros((sh, sw), np.float32)  # the digits' ink
+    clutter_layer = np.zeros((sh, sw), np.float32)  # lines drawn around them with the same pen
     text_x0 = rng.uniform(digit_height, max(digit_height + 1, sw - text_width - digit_height))
     text_y0 = rng.uniform(digit_height, max(digit_height + 1, sh - text_height - digit_height))
     clutter = None
@@ -403,9 +411,11 @@ def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_te
         for number in line_numbers:
             box = place_number(rng, ink_layer, number, x, baseline, digit_height, glyph, touching)
             if clutter and (layout != "form" or rng.random() < 0.6):
-                draw_clutter(rng, ink_layer, box, digit_height, pen, clutter)
+                draw_clutter(rng, clutter_layer, box, digit_height, pen, clutter)
             x = box[2] + rng.uniform(1.8, 3.0) * digit_height
         lines.append(" ".join(line_numbers))
+    digit_layer = ink_layer.copy() if with_target else None
+    np.maximum(ink_layer, clutter_layer, out=ink_layer)
     # The text's real extent (clutter included), to keep it inside the frame.
     rows, columns = np.flatnonzero(ink_layer.max(axis=1) > 0.05), np.flatnonzero(ink_layer.max(axis=0) > 0.05)
     ink_x0, ink_x1, ink_y0, ink_y1 = float(columns[0]), float(columns[-1] + 1), float(rows[0]), float(rows[-1] + 1)
@@ -471,4 +481,9 @@ def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_te
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     digit_pixels = digit_height / render_scale
     tags.append("small-digits" if digit_pixels < 30 else "large-digits" if digit_pixels > frame[1] / 6 else "mid-digits")
-    return RealisticPage(image, lines, level, source, tags, jpeg)
+    target = None
+    if with_target:
+        target = cv2.warpPerspective(digit_layer, homography, (width, height), flags=cv2.INTER_LINEAR)
+        target = cv2.resize(target, frame, interpolation=cv2.INTER_LINEAR) if render_scale < 1.0 else target
+        target = np.clip(target * 255, 0, 255).astype(np.uint8)
+    return RealisticPage(image, lines, level, source, tags, jpeg, target)

@@ -71,8 +71,7 @@ def default_model(models_dir: Path) -> Path | None:
     accurate model name wins; of its files, the one `calibrate` timed as faster
     on this machine is taken (the fp32 file when nothing was timed).
     """
-    entries = [e for e in read_entries(models_dir) if (Path(models_dir) / e["file"]).is_file()
-               and (e.get("precision") == "fp32" or e.get("gate", {}).get("passed"))]
+    entries = [e for e in usable_entries(models_dir) if "kind" not in e]  # digit classifiers only
     fp32 = [e for e in entries if e.get("precision") == "fp32"]
     if not fp32:
         return None
@@ -80,3 +79,19 @@ def default_model(models_dir: Path) -> Path | None:
     mine = [e for e in entries if e.get("name") == best_name]
     chosen = next((e for e in mine if e.get("faster_here")), next(e for e in mine if e.get("precision") == "fp32"))
     return Path(models_dir) / chosen["file"]
+
+
+def usable_entries(models_dir: Path) -> list[dict]:
+    """Entries whose file is there: fp32 exports, and INT8 files whose gate passed."""
+    return [e for e in read_entries(models_dir) if (Path(models_dir) / e["file"]).is_file()
+            and (e.get("precision") == "fp32" or e.get("gate", {}).get("passed"))]
+
+
+def default_ink_model(models_dir: Path) -> Path | None:
+    """The learned ink segmenter in `models_dir`, if there is one: its INT8 file when that passed its gate and
+    was timed faster here, else the fp32 one."""
+    from edgedigits.contract import INK_KIND
+
+    mine = [e for e in usable_entries(models_dir) if e.get("kind") == INK_KIND]
+    chosen = next((e for e in mine if e.get("faster_here")), next((e for e in mine if e.get("precision") == "fp32"), None))
+    return Path(models_dir) / chosen["file"] if chosen else None

@@ -83,11 +83,12 @@ def split_training_set(x_train: np.ndarray, y_train: np.ndarray):
 # --- Quantization and the gate -----------------------------------------------------------
 
 
-def quantize(fp32_path: Path, int8_path: Path, reader: CalibrationDataReader, method: str) -> None:
-    """QDQ INT8: activations uint8, weights int8 per channel; the final softmax stays float."""
+def quantize(fp32_path: Path, int8_path: Path, reader: CalibrationDataReader, method: str, dynamic_shapes: bool = False) -> None:
+    """QDQ INT8: activations uint8, weights int8 per channel; the final softmax stays float.
+    `dynamic_shapes`: the graph has dynamic spatial axes, which symbolic shape inference cannot follow."""
     with tempfile.TemporaryDirectory(prefix="edgedigits-quant-") as folder:
         prepared = Path(folder) / "prepared.onnx"
-        quant_pre_process(str(fp32_path), str(prepared))
+        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=dynamic_shapes)
         softmax_nodes = [node.name for node in onnx.load(prepared).graph.node if node.op_type == "Softmax"]
         quantize_static(
             str(prepared),

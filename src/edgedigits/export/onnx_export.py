@@ -53,17 +53,21 @@ class ParityError(EdgeDigitsError):
     """The exported model does not answer as the Keras model does."""
 
 
-def to_onnx(model, opset: int = OPSET) -> onnx.ModelProto:
-    """Convert a Keras model with the contract's signature to an ONNX graph named `image` -> `probabilities`."""
-    signature = (tf.TensorSpec((None, *INPUT_SHAPE), tf.float32, name=INPUT_NAME),)
+def to_onnx(model, opset: int = OPSET, input_name: str = INPUT_NAME, input_shape: tuple = INPUT_SHAPE,
+            output_name: str = OUTPUT_NAME, dynamic_axes: tuple[str, ...] = ()) -> onnx.ModelProto:
+    """Convert a Keras model with the contract's signature to an ONNX graph named `image` -> `probabilities`
+    (another model's names and shape when given; `dynamic_axes` names its dynamic axes after the batch one)."""
+    signature = (tf.TensorSpec((None, *input_shape), tf.float32, name=input_name),)
 
     @tf.function(input_signature=signature)
-    def serve(image):
-        return {OUTPUT_NAME: model(image, training=False)}
+    def serve(tensor):
+        return {output_name: model(tensor, training=False)}
 
     proto, _ = tf2onnx.convert.from_function(serve, input_signature=signature, opset=opset)
     for value in (*proto.graph.input, *proto.graph.output):
-        value.type.tensor_type.shape.dim[0].dim_param = BATCH_AXIS  # tf2onnx names it unk__NN
+        dims = value.type.tensor_type.shape.dim
+        for dim, axis in zip(dims, (BATCH_AXIS, *dynamic_axes)):
+            dim.dim_param = axis  # tf2onnx names them unk__NN
     return proto
 
 
@@ -81,11 +85,11 @@ def onnx_parity(keras_model, onnx_path: Path, images: np.ndarray, labels: np.nda
     return compare(reference, exported, labels)
 
 
-def load_keras_model(path: Path):
+def load_keras_model(path: Path, compile: bool = True):
     if not path.is_file():
         raise EdgeDigitsError(f"{path}: no such file; train the model first (edgedigits train --model {path.stem})")
     try:
-        return keras.models.load_model(path)
+        return keras.models.load_model(path, compile=compile)
     except Exception as error:
         raise EdgeDigitsError(f"{path}: not a readable Keras model ({error}); train it again") from error
 

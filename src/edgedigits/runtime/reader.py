@@ -23,6 +23,7 @@ import numpy as np
 from edgedigits.contract import INPUT_SHAPE
 from edgedigits.errors import EdgeDigitsError
 from edgedigits.runtime.confidence import apply_temperature
+from edgedigits.runtime.inkmask import InkModel, open_ink_model
 from edgedigits.runtime.normalize import normalize_digit
 from edgedigits.runtime.segment import segment
 from edgedigits.runtime.session import Model, open_model
@@ -88,8 +89,11 @@ class Reader:
     """Reads the digits on images with one model; safe to share between threads."""
 
     def __init__(self, model: str | Path | Model, device: str = "auto", threads: int | None = None,
-                 unsure_below: float = UNSURE_BELOW):
+                 unsure_below: float = UNSURE_BELOW, ink_model: str | Path | InkModel | None = None):
         self.model = model if isinstance(model, Model) else open_model(model, device=device, threads=threads)
+        if ink_model is not None and not isinstance(ink_model, InkModel):
+            ink_model = open_ink_model(ink_model, device=device, threads=threads)
+        self.ink_model = ink_model  # None: the hand-written threshold mask
         if not 0 <= unsure_below <= 1:
             raise EdgeDigitsError(f"the unsure threshold is a probability, got {unsure_below}")
         self.unsure_below = unsure_below
@@ -97,11 +101,14 @@ class Reader:
 
     def read(self, image: np.ndarray) -> Reading:
         start = time.perf_counter()
-        segments = segment(image)
+        ink = self.ink_model.ink_map(image) if self.ink_model is not None else None
+        masked = time.perf_counter()
+        segments = segment(image, ink=ink)
         inputs = np.stack([normalize_digit(segments.crop(box)) for box in segments.boxes]) if segments.boxes else None
         segmented = time.perf_counter()
+        timings = {"ink": (masked - start) * 1e3, "segment": (segmented - masked) * 1e3}
         if inputs is None:
-            return Reading([], [], {"segment": (segmented - start) * 1e3, "infer": 0.0})
+            return Reading([], [], timings | {"infer": 0.0})
         probabilities = apply_temperature(self.model.predict(inputs.reshape(-1, *INPUT_SHAPE)), self.temperature)
         inferred = time.perf_counter()
         digits = []
@@ -110,4 +117,4 @@ class Reader:
             original = segments.original_box(box)
             digits.append(Digit(value, float(row[value]), (original.x, original.y, original.w, original.h), box.line))
         lines = compose_lines(digits, segments.gaps, self.unsure_below)
-        return Reading(lines, digits, {"segment": (segmented - start) * 1e3, "infer": (inferred - segmented) * 1e3})
+        return Reading(lines, digits, timings | {"infer": (inferred - segmented) * 1e3})

@@ -45,6 +45,8 @@ SURFACE_MIN_AREA = 0.03  # a smooth region of at least this share of the frame c
 CROWDED_FRACTION = 0.06  # ink share above and below a component over which it is texture, not writing
 ENCLOSED_FRACTION = 0.3  # a component holding a box at least this share of its height is a loop drawn around digits
 # Grana's block-based labelling: three times faster than the default when stats are wanted (OpenCV 5).
+GATE_THRESHOLD = 0.5  # the learned ink map's probability over which a pixel is digit ink
+REFINE_FRACTION = 0.45  # ... and where the photo's own ink strength reaches this share of the writing's
 LABELLING = getattr(cv2, "CCL_BBDT", cv2.CCL_GRANA)
 # Spaces: inside a number, handwriting leaves gaps up to about 0.6 of a digit's height (more beside a narrow 1);
 # between two numbers on one line, people leave more than a digit's height.
@@ -503,9 +505,36 @@ def group_lines(boxes: list[Box]) -> tuple[list[Box], list[bool]]:
     return ordered, spaces
 
 
-def segment(image: np.ndarray) -> Segments:
-    """Every step above, in order: a photo in, digit boxes in reading order out."""
+def learned_mask(ink: np.ndarray, gray: np.ndarray) -> np.ndarray:
+    """The ink mask at working resolution from the learned segmenter's digit-ink map (uint8 0-255, any size):
+    enlarged smoothly (bilinear), cut at probability GATE_THRESHOLD, and sharpened where the photo has the
+    detail: inside it, only pixels whose ink strength reaches REFINE_FRACTION of the writing's stay."""
+    ink = cv2.resize(ink, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
+    mask = cv2.threshold(ink, round(GATE_THRESHOLD * 255) - 1, 255, cv2.THRESH_BINARY)[1]
+    if REFINE_FRACTION <= 0:
+        return mask
+    small = shrink(gray)
+    strength = ink_strength(gray, small, dark_ink(small))
+    inside = strength[mask > 0]
+    if inside.size == 0:
+        return mask
+    level = float(np.percentile(inside, 90))
+    sharp = cv2.threshold(strength, REFINE_FRACTION * level, 255, cv2.THRESH_BINARY)[1]
+    return cv2.min(mask, sharp)
+
+
+def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
+    """Every step above, in order: a photo in, digit boxes in reading order out.
+
+    `ink`: the learned ink segmenter's digit-ink map for this image (`edgedigits.runtime.inkmask`); when
+    given, it is the mask (`learned_mask`): lines, desks, clutter and faint texture are already gone, so
+    only the steps on components (joining pieces, dropping what is not digit-shaped, lines) remain."""
     gray, scale = shrink_to_work_size(to_gray(image))
+    if ink is not None:
+        mask = learned_mask(ink, gray)
+        labels, boxes = find_components(mask)
+        ordered, spaces = group_lines(drop_non_digits(join_pieces(boxes), gray.shape[0]))
+        return Segments(mask=mask, labels=labels, boxes=ordered, scale=scale, gaps=spaces)
     small = shrink(gray)
     dark = dark_ink(small)
     strength = remove_ruled_lines(ink_strength(gray, small, dark))

@@ -79,11 +79,10 @@ def check_index(path: Path) -> None:
         )
 
 
-def open_model(path: str | Path, device: str = "auto", threads: int | None = None) -> Model:
-    """Open `path` on `device`, check it against the contract and the index, and say which provider runs it."""
+def open_session(path: Path, device: str = "auto", threads: int | None = None):
+    """(session, provider) for the ONNX file `path` on `device`, after checking it against the index."""
     import onnxruntime as ort
 
-    path = Path(path)
     if not path.is_file():
         raise EdgeDigitsError(f"{path}: no such model file; train and export one with `make train export`")
     check_index(path)
@@ -101,5 +100,12 @@ def open_model(path: str | Path, device: str = "auto", threads: int | None = Non
     provider = session.get_providers()[0]
     if device == "cuda" and provider != CUDA:
         raise EdgeDigitsError(f"{path}: device 'cuda' asked for, but onnxruntime could not start CUDA (it runs {provider})")
+    return session, provider
+
+
+def open_model(path: str | Path, device: str = "auto", threads: int | None = None) -> Model:
+    """Open `path` on `device`, check it against the contract and the index, and say which provider runs it."""
+    path = Path(path)
+    session, provider = open_session(path, device, threads)
     check_contract(session, path)
     return Model(path, session, provider, dict(session.get_modelmeta().custom_metadata_map))

@@ -102,10 +102,15 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+# Models of another kind, with their own contract and stages (edgedigits.train.inkseg).
+OTHER_MODELS = ("inkseg",)
+
+
 def resolve_names(name: str) -> list[str]:
-    """`all` means every registered model; anything else must be a registered name."""
+    """`all` means every registered model (digit classifiers, then the ink segmenter); anything else must be a
+    registered name."""
     if name == "all":
-        return list(MODELS)
-    if name not in MODELS:
-        raise EdgeDigitsError(f"unknown model '{name}'; known models: {', '.join(MODELS)} (or 'all')")
+        return [*MODELS, *OTHER_MODELS]
+    if name not in MODELS and name not in OTHER_MODELS:
+        raise EdgeDigitsError(f"unknown model '{name}'; known models: {', '.join([*MODELS, *OTHER_MODELS])} (or 'all')")
     return [name]

@@ -1,0 +1,125 @@
+"""The learned ink segmenter: its training pages, its contract at run time, and its stages on a tiny model."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edgedigits.contract import INK_INPUT_NAME, INK_MULTIPLE, INK_OUTPUT_NAME
+from edgedigits.runtime.inkmask import ink_input_size, to_photo
+from edgedigits.runtime.segment import learned_mask, segment
+
+
+def test_photo_input_keeps_the_long_side_and_pads_to_the_multiple():
+    image = np.full((480, 640, 3), 200, np.uint8)
+    image[100:140, 300:310] = 20
+    photo, (height, width) = to_photo(image)
+    assert (height, width) == (240, 320) and photo.shape == (1, 240, 320, 3) and photo.dtype == np.float32
+    assert photo.max() <= 1.0 and photo.min() >= 0.0
+    wide, (h, w) = to_photo(np.zeros((1080, 1920), np.uint8))  # gray, 16:9: padded rows
+    assert (h, w) == (180, 320) and wide.shape == (1, 192, 320, 3) and wide.shape[1] % INK_MULTIPLE == 0
+    assert ink_input_size(100, 50) == (320, 160)  # small photos are enlarged to the working size
+
+
+def test_learned_mask_follows_the_map_and_sharpens_with_the_photo():
+    gray = np.full((480, 640), 210, np.uint8)
+    gray[100:200, 300:306] = 30  # a stroke
+    gray[300, :] = 120  # a ruled line the map does not mark
+    ink = np.zeros((240, 320), np.uint8)
+    ink[48:102, 147:156] = 255  # the map marks the stroke, wider than it is
+    mask = learned_mask(ink, gray)
+    assert mask[150, 302] == 255  # the stroke
+    assert mask[150, 296] == 0  # marked by the map but paper in the photo: sharpened away
+    assert mask[300].max() == 0  # the line is not digit ink
+
+
+def test_segment_with_an_ink_map_boxes_what_the_map_marks():
+    gray = np.full((480, 640), 220, np.uint8)
+    ink = np.zeros((240, 320), np.uint8)
+    for x in (100, 160):
+        gray[100:200, 2 * x : 2 * x + 8] = 20
+        ink[50:100, x : x + 4] = 255
+    gray[250:252, 50:600] = 20  # an underline: dark, but not digit ink in the map
+    segments = segment(gray, ink=ink)
+    assert len(segments.boxes) == 2
+    assert all(95 <= box.y <= 105 and 90 <= box.h <= 110 for box in segments.boxes)
+
+
+def test_training_pages_have_exact_targets(mnist):
+    from edgedigits.train.inkseg import PAGE_SHAPE, draw_pages
+
+    (images, labels), _ = mnist
+    photos, targets = draw_pages(5, 4, (images[:2000], labels[:2000]))
+    assert photos.shape == (4, *PAGE_SHAPE, 3) and targets.shape == (4, *PAGE_SHAPE)
+    for photo, target in zip(photos, targets):
+        ink = target > 127
+        assert 0 < ink.mean() < 0.3  # digits are marked, and they are a small part of the page
+        # Digit ink is darker (or, on a blackboard, brighter) than the paper right around it.
+        near = cv2.dilate(ink.astype(np.uint8), np.ones((9, 9), np.uint8)) > cv2.dilate(ink.astype(np.uint8), np.ones((5, 5), np.uint8))
+        gray = photo.mean(axis=2)
+        assert abs(gray[ink].mean() - gray[near].mean()) > 8
+    again, _ = draw_pages(5, 4, (images[:2000], labels[:2000]))
+    assert np.array_equal(photos, again)  # deterministic by seed
+
+
+def test_mask_iou():
+    from edgedigits.train.inkseg import mask_iou
+
+    targets = np.zeros((1, 8, 8), np.uint8)
+    targets[0, :4] = 255
+    probabilities = np.zeros((1, 8, 8, 1), np.float32)
+    probabilities[0, :2] = 0.9
+    assert mask_iou(probabilities, targets) == pytest.approx(0.5)
+    assert mask_iou(np.zeros((1, 8, 8, 1)), np.zeros((1, 8, 8), np.uint8)) == 1.0
+
+
+@pytest.mark.slow
+def test_tiny_ink_segmenter_goes_through_every_stage(tmp_path, monkeypatch):
+    """Train for one epoch on a few pages, export with parity, quantize behind the IoU gate, open at run time."""
+    import onnx
+
+    from edgedigits import model_index
+    from edgedigits.model_index import default_ink_model, default_model
+    from edgedigits.runtime.inkmask import open_ink_model
+    from edgedigits.train import inkseg
+
+    config = inkseg.InkTrainConfig(pages=24, held_out=8, epochs=1, batch_size=8, widths=(4, 8, 8, 8))
+    metrics = inkseg.train_inkseg(config, tmp_path)
+    assert (tmp_path / "inkseg.keras").is_file() and (tmp_path / "inkseg" / "samples.png").is_file()
+    assert 0.0 <= metrics["held_out_iou"] <= 1.0 and metrics["parameters"] < 5000
+
+    parity = inkseg.export_inkseg(tmp_path, held_out=6)
+    assert parity["max_abs_diff"] <= inkseg.PARITY_TOLERANCE and parity["mask_agreement"] > 0.999
+    proto = onnx.load(tmp_path / "inkseg.onnx")
+    assert [i.name for i in proto.graph.input] == [INK_INPUT_NAME] and [o.name for o in proto.graph.output] == [INK_OUTPUT_NAME]
+    assert [d.dim_param for d in proto.graph.input[0].type.tensor_type.shape.dim[:3]] == ["N", "H", "W"]
+
+    monkeypatch.setattr(inkseg, "MAX_IOU_DROP", 1.0)  # a one-epoch model's IoU is noise: test the chain, not the gate
+    report = inkseg.calibrate_inkseg(tmp_path, samples=8, held_out=6)
+    assert report["gate"]["passed"] and (tmp_path / "inkseg.int8.onnx").is_file()
+    entries = {e["file"]: e for e in model_index.read_entries(tmp_path)}
+    assert entries["inkseg.int8.onnx"]["kind"] == "inkseg" and entries["inkseg.onnx"]["parity"]["pages"] == 6
+    assert default_ink_model(tmp_path) is not None and default_model(tmp_path) is None  # never taken for a digit model
+
+    model = open_ink_model(default_ink_model(tmp_path), device="cpu")
+    ink = model.ink_map(np.full((480, 640, 3), 200, np.uint8))
+    assert ink.shape == (240, 320) and ink.dtype == np.uint8
+
+
+def test_gate_refuses_an_int8_model_that_loses_iou(tmp_path, monkeypatch):
+    """The gate fails closed: an INT8 model whose IoU drops more than a point leaves no file and no entry."""
+    from edgedigits.errors import EdgeDigitsError
+    from edgedigits.train import inkseg
+
+    ious = iter([0.80, 0.70])  # fp32, then int8
+    monkeypatch.setattr(inkseg, "mask_iou", lambda *_: next(ious))
+    monkeypatch.setattr(inkseg, "ink_probabilities", lambda *_: np.zeros((1, 8, 8, 1), np.float32))
+    monkeypatch.setattr(inkseg, "held_out_pages", lambda *_: (np.zeros((1, 8, 8, 3), np.uint8), np.zeros((1, 8, 8), np.uint8)))
+    monkeypatch.setattr(inkseg, "training_pages", lambda *_: (np.zeros((1, 8, 8, 3), np.uint8), None))
+    monkeypatch.setattr(inkseg, "split_digits", lambda *_: (None, None))
+    monkeypatch.setattr("edgedigits.calibration.quantize.quantize", lambda fp32, int8, *_, **__: int8.write_bytes(b"int8"))
+    (tmp_path / "inkseg.onnx").write_bytes(b"fp32")
+    with pytest.raises(EdgeDigitsError, match="INT8 mask IoU 0.700 is more than 1% under fp32's 0.800"):
+        inkseg.calibrate_inkseg(tmp_path)
+    assert not (tmp_path / "inkseg.int8.onnx").exists()
