@@ -11,8 +11,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODELS := models
 # Every registered model: the seed's two and our own digit classifiers (edgedigits/train/models.py), and the
-# learned ink segmenter (edgedigits/train/inkseg.py).
-MODEL_NAMES := mlp cnn cnn-bn-aug inkseg
+# learned ink segmenter (edgedigits/train/inkseg.py) and the sequence model for touching digits (train/sequence.py).
+MODEL_NAMES := mlp cnn cnn-bn-aug inkseg seqread
 # onnxruntime-gpu where an NVIDIA driver answers, onnxruntime elsewhere (never both).
 RUNTIME_EXTRA := $(shell nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 INSTALLED := $(VENV)/.installed-$(RUNTIME_EXTRA)

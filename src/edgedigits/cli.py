@@ -69,6 +69,61 @@ def main_options(debug: Annotated[bool, typer.Option("--debug", help="Show trace
     Settings.debug = debug
 
 
+# --- The models of other kinds: the ink segmenter and the sequence model ------------------------
+
+
+def train_other(name: str, out: Path, epochs: int | None, batch_size: int | None, seed: int, subset: int | None,
+                data: str | None) -> str:
+    """Train the ink segmenter or the sequence model (`subset`: at most that many pages or strings)."""
+    if name == "inkseg":
+        from edgedigits.train.inkseg import InkTrainConfig, train_inkseg
+
+        defaults = InkTrainConfig()
+        metrics = train_inkseg(InkTrainConfig(epochs=epochs or defaults.epochs, batch_size=batch_size or defaults.batch_size,
+                                              seed=seed, pages=min(defaults.pages, subset or defaults.pages), data=data), out)
+        return f"{name}: wrote {out / name}.keras and {out / name}/ (held-out mask IoU {metrics['held_out_iou']:.3f})"
+    from edgedigits.train.sequence import SequenceTrainConfig, train_sequence
+
+    defaults = SequenceTrainConfig()
+    metrics = train_sequence(SequenceTrainConfig(epochs=epochs or defaults.epochs, batch_size=batch_size or defaults.batch_size,
+                                                 seed=seed, strings=min(defaults.strings, subset or defaults.strings), data=data), out)
+    return f"{name}: wrote {out / name}.keras and {out / name}/ (held-out strings exact {metrics['held_out_string_accuracy']:.2%})"
+
+
+def export_other(name: str, out: Path, data: str | None) -> str:
+    if name == "inkseg":
+        from edgedigits.train.inkseg import export_inkseg
+
+        parity = export_inkseg(out, data=data)
+        return (f"{name}: wrote {out / name}.onnx, held-out mask IoU {parity['onnx_iou']:.3f}, "
+                f"parity: largest difference {parity['max_abs_diff']:.1e} on {parity['pages']} pages")
+    from edgedigits.train.sequence import export_sequence
+
+    parity = export_sequence(out, data=data)
+    return (f"{name}: wrote {out / name}.onnx, held-out strings exact {parity['onnx_accuracy']:.2%}, parity: largest "
+            f"difference {parity['max_abs_diff']:.1e}, {parity['agreement']:.2%} of {parity['strings']} strings the same")
+
+
+def calibrate_other(name: str, out: Path, data: str | None) -> str:
+    if name == "inkseg":
+        from edgedigits.train.inkseg import calibrate_inkseg
+
+        report = calibrate_inkseg(out, data=data)
+        gate, figures = report["gate"], f"mask IoU fp32 {report['gate']['fp32_iou']:.3f}, int8 {report['gate']['int8_iou']:.3f}"
+        timed = "640x480 ink map"
+    else:
+        from edgedigits.train.sequence import calibrate_sequence
+
+        report = calibrate_sequence(out, data=data)
+        gate = report["gate"]
+        figures = f"strings exact fp32 {gate['fp32_accuracy']:.2%}, int8 {gate['int8_accuracy']:.2%}"
+        timed = "5-digit strip"
+    speed = report["latency_ms"]
+    sizes = ", ".join(f"{k} {v / 1e3:.0f} KB" for k, v in report["sizes"].items())
+    return (f"{name}: wrote {out / name}.int8.onnx; {figures}; {timed} {speed['fp32']:.2f} ms fp32, "
+            f"{speed['int8']:.2f} ms int8 (one thread); {sizes}")
+
+
 @app.command()
 @reports_errors
 def train(
@@ -82,20 +137,15 @@ def train(
 ):
     """Train models on MNIST; write NAME.keras, NAME/history.json, metrics.json and plots."""
     from edgedigits.train import resolve_names
+    from edgedigits.train.models import OTHER_MODELS
 
     names = resolve_names(model)
     from edgedigits.train.fit import TrainConfig, train_model
 
     config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, subset=subset, data=data)
     for name in names:
-        if name == "inkseg":
-            from edgedigits.train.inkseg import InkTrainConfig, train_inkseg
-
-            defaults = InkTrainConfig()
-            ink_config = InkTrainConfig(epochs=epochs or defaults.epochs, batch_size=batch_size or defaults.batch_size, seed=seed,
-                                        pages=min(defaults.pages, subset or defaults.pages), data=data)
-            metrics = train_inkseg(ink_config, out)
-            typer.echo(f"{name}: wrote {out / 'inkseg.keras'} and {out / name}/ (held-out mask IoU {metrics['held_out_iou']:.3f})")
+        if name in OTHER_MODELS:
+            typer.echo(train_other(name, out, epochs, batch_size, seed, subset, data))
             continue
         result = train_model(name, config, out)
         typer.echo(f"{name}: wrote {result.model_path} and {out / name}/ (history, metrics, plots)")
@@ -111,17 +161,14 @@ def export(
 ):
     """Convert NAME.keras to NAME.onnx; keep it only if it matches Keras on all 10,000 test images."""
     from edgedigits.train import resolve_names
+    from edgedigits.train.models import OTHER_MODELS
 
     names = resolve_names(model)
     from edgedigits.export.onnx_export import OPSET, export_model
 
     for name in names:
-        if name == "inkseg":
-            from edgedigits.train.inkseg import export_inkseg
-
-            parity = export_inkseg(out, data=data)
-            typer.echo(f"{name}: wrote {out / 'inkseg.onnx'}, held-out mask IoU {parity['onnx_iou']:.3f}, "
-                       f"parity: largest difference {parity['max_abs_diff']:.1e} on {parity['pages']} pages")
+        if name in OTHER_MODELS:
+            typer.echo(export_other(name, out, data))
             continue
         result = export_model(name, out, opset=opset or OPSET, data=data)
         typer.echo(f"{name}: wrote {result.onnx_path} ({result.size_bytes / 1e6:.2f} MB), "
@@ -140,19 +187,14 @@ def calibrate(
 ):
     """Quantize NAME.onnx to NAME.int8.onnx behind an accuracy gate; fit temperatures; time both."""
     from edgedigits.train import resolve_names
+    from edgedigits.train.models import OTHER_MODELS
 
     names = resolve_names(model)
     from edgedigits.calibration.quantize import calibrate_model
 
     for name in names:
-        if name == "inkseg":
-            from edgedigits.train.inkseg import calibrate_inkseg
-
-            report = calibrate_inkseg(out, data=data)
-            gate, speed = report["gate"], report["latency_ms"]
-            typer.echo(f"{name}: wrote {out / 'inkseg.int8.onnx'}; mask IoU fp32 {gate['fp32_iou']:.3f}, int8 {gate['int8_iou']:.3f}; "
-                       f"640x480 ink map {speed['fp32']:.2f} ms fp32, {speed['int8']:.2f} ms int8 (one thread); "
-                       f"sizes {', '.join(f'{k} {v / 1e3:.0f} KB' for k, v in report['sizes'].items())}")
+        if name in OTHER_MODELS:
+            typer.echo(calibrate_other(name, out, data))
             continue
         result = calibrate_model(name, out, method=method, samples=samples, seed=seed, data=data)
         typer.echo(f"{name}: wrote {result.int8_path} ({result.method}, {samples} calibration images); "

@@ -41,3 +41,18 @@ INK_OUTPUT_NAME = "ink"
 INK_LONG_SIDE = 320
 INK_MULTIPLE = 16  # four stride-2 stages deep
 INK_KIND = "inkseg"  # the `kind` of its index.json entries (digit classifiers have none)
+
+
+# --- The sequence model's contract (runs of touching digits: edgedigits.train.sequence) ------------
+#
+# It takes `strip`, float32 [N, 32, W, 1]: a run of digits as the runtime's mask shows it, white ink on
+# black in [0, 1], scaled to SEQ_INK_HEIGHT pixels tall and centred; W dynamic, a multiple of SEQ_STRIDE.
+# It returns `columns`, float32 [N, W / SEQ_STRIDE, 11]: per column, the probabilities of the digits 0-9
+# and of the CTC blank (index SEQ_BLANK). No CTC layer is in the graph: decoding is greedy, in numpy.
+SEQ_INPUT_NAME = "strip"
+SEQ_OUTPUT_NAME = "columns"
+SEQ_HEIGHT = 32
+SEQ_INK_HEIGHT = 24
+SEQ_STRIDE = 4
+SEQ_BLANK = 10
+SEQ_KIND = "sequence"

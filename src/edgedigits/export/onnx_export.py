@@ -54,9 +54,10 @@ class ParityError(EdgeDigitsError):
 
 
 def to_onnx(model, opset: int = OPSET, input_name: str = INPUT_NAME, input_shape: tuple = INPUT_SHAPE,
-            output_name: str = OUTPUT_NAME, dynamic_axes: tuple[str, ...] = ()) -> onnx.ModelProto:
+            output_name: str = OUTPUT_NAME, input_axes: tuple[str, ...] = (BATCH_AXIS,),
+            output_axes: tuple[str, ...] = (BATCH_AXIS,)) -> onnx.ModelProto:
     """Convert a Keras model with the contract's signature to an ONNX graph named `image` -> `probabilities`
-    (another model's names and shape when given; `dynamic_axes` names its dynamic axes after the batch one)."""
+    (another model's names and shape when given; `input_axes` and `output_axes` name the dynamic axes in order)."""
     signature = (tf.TensorSpec((None, *input_shape), tf.float32, name=input_name),)
 
     @tf.function(input_signature=signature)
@@ -64,10 +65,11 @@ def to_onnx(model, opset: int = OPSET, input_name: str = INPUT_NAME, input_shape
         return {output_name: model(tensor, training=False)}
 
     proto, _ = tf2onnx.convert.from_function(serve, input_signature=signature, opset=opset)
-    for value in (*proto.graph.input, *proto.graph.output):
-        dims = value.type.tensor_type.shape.dim
-        for dim, axis in zip(dims, (BATCH_AXIS, *dynamic_axes)):
-            dim.dim_param = axis  # tf2onnx names them unk__NN
+    for values, axes in ((proto.graph.input, input_axes), (proto.graph.output, output_axes)):
+        for value in values:
+            dynamic = [dim for dim in value.type.tensor_type.shape.dim if not dim.HasField("dim_value")]
+            for dim, axis in zip(dynamic, axes):
+                dim.dim_param = axis  # tf2onnx names them unk__NN
     return proto
 
 

@@ -15,7 +15,7 @@ confidence, text.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from edgedigits.contract import INPUT_SHAPE
 from edgedigits.errors import EdgeDigitsError
 from edgedigits.runtime.confidence import apply_temperature
 from edgedigits.runtime.inkmask import InkModel, open_ink_model
+from edgedigits.runtime.sequence import SequenceModel, open_sequence_model
 from edgedigits.runtime.normalize import normalize_digit
 from edgedigits.runtime.segment import segment
 from edgedigits.runtime.session import Model, open_model
@@ -89,11 +90,15 @@ class Reader:
     """Reads the digits on images with one model; safe to share between threads."""
 
     def __init__(self, model: str | Path | Model, device: str = "auto", threads: int | None = None,
-                 unsure_below: float = UNSURE_BELOW, ink_model: str | Path | InkModel | None = None):
+                 unsure_below: float = UNSURE_BELOW, ink_model: str | Path | InkModel | None = None,
+                 sequence_model: str | Path | SequenceModel | None = None):
         self.model = model if isinstance(model, Model) else open_model(model, device=device, threads=threads)
         if ink_model is not None and not isinstance(ink_model, InkModel):
             ink_model = open_ink_model(ink_model, device=device, threads=threads)
         self.ink_model = ink_model  # None: the hand-written threshold mask
+        if sequence_model is not None and not isinstance(sequence_model, SequenceModel):
+            sequence_model = open_sequence_model(sequence_model, device=device, threads=threads)
+        self.sequence_model = sequence_model  # None: runs of touching digits read as one ? per digit
         if not 0 <= unsure_below <= 1:
             raise EdgeDigitsError(f"the unsure threshold is a probability, got {unsure_below}")
         self.unsure_below = unsure_below
@@ -110,11 +115,33 @@ class Reader:
         if inputs is None:
             return Reading([], [], timings | {"infer": 0.0})
         probabilities = apply_temperature(self.model.predict(inputs.reshape(-1, *INPUT_SHAPE)), self.temperature)
-        inferred = time.perf_counter()
         digits = []
         for box, row in zip(segments.boxes, probabilities):
             value = int(row.argmax())
             original = segments.original_box(box)
             digits.append(Digit(value, float(row[value]), (original.x, original.y, original.w, original.h), box.line))
-        lines = compose_lines(digits, segments.gaps, self.unsure_below)
-        return Reading(lines, digits, timings | {"infer": (inferred - segmented) * 1e3})
+        gaps = segments.gaps
+        if self.sequence_model is not None:
+            digits, gaps = self.read_runs(segments, digits, gaps)
+        lines = compose_lines(digits, gaps, self.unsure_below)
+        return Reading(lines, digits, timings | {"infer": (time.perf_counter() - segmented) * 1e3})
+
+    def read_runs(self, segments, digits: list[Digit], gaps: list[bool]) -> tuple[list[Digit], list[bool]]:
+        """Read every box that holds a run of touching digits (`run_length` > 1) with the sequence model: its one
+        entry becomes one per digit read, each with the box of its CTC columns and its column confidence."""
+        runs = [i for i, digit in enumerate(digits) if run_length(digit.box, digit.confidence) > 1]
+        if not runs:
+            return digits, gaps
+        decoded = dict(zip(runs, self.sequence_model.read([segments.crop(segments.boxes[i]) for i in runs])))
+        new_digits, new_gaps = [], []
+        for index, (digit, gap) in enumerate(zip(digits, gaps)):
+            if index not in decoded or not decoded[index].digits:
+                new_digits.append(digit)  # nothing read: the run stays one box of ? per digit
+                new_gaps.append(gap)
+                continue
+            box, run = segments.boxes[index], decoded[index]
+            for k, (value, confidence, (start, stop)) in enumerate(zip(run.digits, run.confidences, run.spans)):
+                part = segments.original_box(replace(box, x=box.x + start, w=max(1, min(stop, box.w) - start)))
+                new_digits.append(Digit(value, confidence, (part.x, part.y, part.w, part.h), digit.line))
+                new_gaps.append(gap if k == len(run.digits) - 1 else False)
+        return new_digits, new_gaps

@@ -272,7 +272,7 @@ def export_inkseg(models_dir: Path, held_out: int = 100, data: str | None = None
     keras_model = load_keras_model(models_dir / f"{NAME}.keras", compile=False)  # the loss is not needed to export
     photos, targets = held_out_pages(held_out, data)
     reference = keras_model.predict(to_inputs(photos), batch_size=16, verbose=0)
-    proto = to_onnx(keras_model, OPSET, INK_INPUT_NAME, (None, None, 3), INK_OUTPUT_NAME, ("H", "W"))
+    proto = to_onnx(keras_model, OPSET, INK_INPUT_NAME, (None, None, 3), INK_OUTPUT_NAME, ("N", "H", "W"), ("N", "H", "W"))
     onnx_path = models_dir / f"{NAME}.onnx"
     with atomic_path(onnx_path) as temporary:
         onnx.save(proto, temporary)

@@ -103,7 +103,7 @@ MODELS: dict[str, ModelSpec] = {
 
 
 # Models of another kind, with their own contract and stages (edgedigits.train.inkseg).
-OTHER_MODELS = ("inkseg",)
+OTHER_MODELS = ("inkseg", "seqread")
 
 
 def resolve_names(name: str) -> list[str]:
