@@ -26,7 +26,7 @@ def test_help_lists_the_commands():
 def test_unknown_model_name():
     result = run("train", "--model", "resnet")
     assert result.exit_code == 1
-    assert result.output.strip() == "error: unknown model 'resnet'; known models: mlp, cnn, cnn-bn-aug, inkseg (or 'all')"
+    assert result.output.strip() == "error: unknown model 'resnet'; known models: mlp, cnn, cnn-bn-aug, inkseg, seqread (or 'all')"
 
 
 def test_export_without_a_trained_model(tmp_path):

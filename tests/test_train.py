@@ -31,7 +31,7 @@ def test_seed_models_are_the_seed_architectures(name):
 
 
 def test_resolve_names():
-    assert resolve_names("all") == [*MODELS, "inkseg"]
+    assert resolve_names("all") == [*MODELS, "inkseg", "seqread"]
     assert resolve_names("inkseg") == ["inkseg"]
     assert resolve_names("cnn") == ["cnn"]
     with pytest.raises(EdgeDigitsError, match="unknown model 'resnet'; known models: mlp, cnn, cnn-bn-aug"):

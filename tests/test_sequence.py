@@ -1,0 +1,155 @@
+"""The sequence model for runs of touching digits: strings, strips, CTC decoding, its stages, and the Reader's use of it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgedigits.contract import SEQ_BLANK, SEQ_HEIGHT, SEQ_INK_HEIGHT, SEQ_STRIDE
+from edgedigits.runtime.sequence import Decoded, greedy_decode, strip_and_place, to_strip
+
+BLANK = SEQ_BLANK
+
+
+def columns_for(symbols: list[int], confidence: float = 0.9) -> np.ndarray:
+    """Column probabilities [T, 11] whose best path is `symbols`, one column each."""
+    columns = np.full((len(symbols), 11), (1 - confidence) / 10, np.float32)
+    columns[np.arange(len(symbols)), symbols] = confidence
+    return columns
+
+
+def test_greedy_decoding_merges_repeats_and_drops_blanks():
+    assert greedy_decode(columns_for([BLANK, 3, 3, BLANK, 5, 5, 5, BLANK])).text == "35"
+    assert greedy_decode(columns_for([BLANK, BLANK])).text == ""
+
+
+def test_repeated_digits_need_a_blank_between_them():
+    # "1100": two 1s and two 0s survive only with a blank between the equal symbols.
+    assert greedy_decode(columns_for([1, 1, BLANK, 1, 0, BLANK, 0, 0])).text == "1100"
+    assert greedy_decode(columns_for([1, 1, 1, 0, 0, 0])).text == "10"
+
+
+def test_decoding_gives_each_digit_its_columns_and_confidence():
+    columns = columns_for([BLANK, 7, 7, BLANK, 2, BLANK])
+    columns[2, 7] = 0.99
+    decoded = greedy_decode(columns)
+    assert decoded.digits == [7, 2] and decoded.spans == [(1, 3), (4, 5)]
+    assert decoded.confidences == [pytest.approx(0.99), pytest.approx(0.9)]
+
+
+def test_strip_keeps_aspect_and_places_the_ink():
+    mask = np.zeros((100, 300), np.uint8)
+    mask[20:80, 50:170] = 255  # 60 tall, 120 wide: 24 tall, 48 wide in the strip
+    strip, (ink_x, crop_per_strip, strip_x) = strip_and_place(mask)
+    assert strip.shape[0] == SEQ_HEIGHT and strip.shape[1] % SEQ_STRIDE == 0 and strip.dtype == np.float32
+    rows, cols = np.flatnonzero(strip.max(axis=1) > 0.5), np.flatnonzero(strip.max(axis=0) > 0.5)
+    assert len(rows) == SEQ_INK_HEIGHT and abs(len(cols) - 48) <= 1
+    assert ink_x == 50 and crop_per_strip == pytest.approx(2.5) and strip_x == cols[0]
+    assert np.array_equal(to_strip(mask), strip)
+    assert to_strip(np.zeros((10, 10), np.uint8)).max() == 0  # an empty crop is a black strip
+
+
+def test_synthetic_strings_touch_when_asked(mnist):
+    from edgedigits.train.sequence import make_strings, synth_string
+
+    (images, labels), _ = mnist
+    rng = np.random.default_rng(0)
+    mask, text, spans = synth_string(rng, images[:1000], labels[:1000], 4, gap_range=(-0.35, -0.1))
+    assert len(text) == 4 and text.isdigit() and set(np.unique(mask)) <= {0, 255}
+    assert all(spans[i + 1][0] < spans[i][1] for i in range(3))  # each digit starts before the last one ends
+    strips, texts = make_strings(50, 1, (images[:1000], labels[:1000]), lengths=(1, 8))
+    assert len(strips) == 50 and {len(t) for t in texts} <= set(range(1, 9)) and len({len(t) for t in texts}) > 4
+    assert all(s.shape[0] == SEQ_HEIGHT and s.shape[1] % SEQ_STRIDE == 0 for s in strips)
+    again, _ = make_strings(50, 1, (images[:1000], labels[:1000]), lengths=(1, 8))
+    assert all(np.array_equal(a, b) for a, b in zip(strips, again))
+
+
+def test_ctc_loss_prefers_the_right_string():
+    pytest.importorskip("tensorflow")
+    from edgedigits.train.sequence import ctc_loss, encode_labels
+
+    labels = encode_labels(["1100"])
+    right = columns_for([1, BLANK, 1, 0, BLANK, 0], 0.95)[None]
+    wrong = columns_for([1, BLANK, 7, 0, BLANK, 0], 0.95)[None]
+    assert float(ctc_loss(labels, right)[0]) < float(ctc_loss(labels, wrong)[0])
+
+
+class FixedSequence:
+    """A stand-in sequence model that reads every run as `text`, spread evenly over the crop."""
+
+    def __init__(self, text: str):
+        self.text, self.crops = text, []
+
+    def read(self, crops):
+        self.crops += crops
+        results = []
+        for crop in crops:
+            step = crop.shape[1] / len(self.text)
+            spans = [(round(i * step), round((i + 1) * step)) for i in range(len(self.text))]
+            results.append(Decoded([int(c) for c in self.text], [0.95] * len(self.text), spans))
+        return results
+
+
+def test_reader_reads_a_touching_pair_with_the_sequence_model(tmp_path, mnist):
+    """A generated run of two touching digits is one wide component: the Reader hands it to the sequence model
+    and writes one digit per character it read, each with its own box inside the run's box."""
+    import cv2
+
+    from conftest import write_linear_onnx
+    from edgedigits.runtime import Reader
+    from edgedigits.runtime.segment import segment
+    from edgedigits.runtime.sequence import SequenceModel
+    from edgedigits.train.sequence import synth_string
+
+    (images, labels), _ = mnist
+    rng = np.random.default_rng(3)
+    while True:  # two MNIST digits run together, one piece of ink wide enough to be a run, surely
+        mask, text, _ = synth_string(rng, images[:2000], labels[:2000], 2, gap_range=(-0.3, -0.2))
+        rows, cols = np.flatnonzero(mask.max(axis=1)), np.flatnonzero(mask.max(axis=0))
+        ink = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        ink = cv2.resize(ink, None, fx=100 / ink.shape[0], fy=100 / ink.shape[0], interpolation=cv2.INTER_NEAREST)
+        page = np.full((480, 640), 235, np.uint8)
+        page[150 : 150 + ink.shape[0], 100 : 100 + ink.shape[1]][ink > 0] = 30
+        if ink.shape[1] > 2.3 * ink.shape[0] and len(segment(page).boxes) == 1:
+            break
+    classifier = write_linear_onnx(tmp_path / "linear.onnx")
+
+    without = Reader(classifier, device="cpu")
+    unsure = without.read(page).text  # no sequence model: one ? per digit the run seems to hold
+    assert set(unsure) == {"?"} and len(unsure) >= 2
+
+    reader = Reader(classifier, device="cpu")
+    reader.sequence_model = FixedSequence("47")
+    reading = reader.read(page)
+    assert len(reader.sequence_model.crops) == 1 and reading.text == "47"
+    (x0, _, w0, _), (x1, _, w1, _) = reading.digits[0].box, reading.digits[1].box
+    assert 90 <= x0 < x1 and x1 + w1 <= 100 + ink.shape[1] + 10 and w0 < ink.shape[1] / 1.5
+    assert isinstance(SequenceModel, type)
+
+
+@pytest.mark.slow
+def test_tiny_sequence_model_goes_through_every_stage(tmp_path, monkeypatch):
+    """Train briefly, export with parity on held-out strings, quantize behind the string gate, read a strip."""
+    import onnx
+
+    from edgedigits import model_index
+    from edgedigits.model_index import default_model
+    from edgedigits.runtime.sequence import open_sequence_model
+    from edgedigits.train import sequence
+
+    config = sequence.SequenceTrainConfig(strings=256, held_out=32, epochs=1, widths=(4, 8, 8, 8, 8))
+    metrics = sequence.train_sequence(config, tmp_path)
+    assert (tmp_path / "seqread.keras").is_file() and 0 <= metrics["held_out_string_accuracy"] <= 1
+    parity = sequence.export_sequence(tmp_path, held_out=32)
+    assert parity["max_abs_diff"] <= sequence.PARITY_TOLERANCE and parity["agreement"] == 1.0
+    proto = onnx.load(tmp_path / "seqread.onnx")
+    dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["N", SEQ_HEIGHT, "W", 1]
+    monkeypatch.setattr(sequence, "MAX_STRING_DROP", 1.0)  # a one-epoch model reads nothing: test the chain
+    report = sequence.calibrate_sequence(tmp_path, samples=32, held_out=32)
+    assert report["gate"]["passed"] and (tmp_path / "seqread.int8.onnx").is_file()
+    assert model_index.entry_for(tmp_path / "seqread.int8.onnx")["kind"] == "sequence" and default_model(tmp_path) is None
+    model = open_sequence_model(tmp_path / "seqread.int8.onnx", device="cpu")
+    mask = np.zeros((40, 120), np.uint8)
+    mask[5:35, 10:110] = 255
+    assert isinstance(model.read([mask])[0], Decoded)
