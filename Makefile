@@ -12,7 +12,8 @@ BIN := $(VENV)/bin
 MODELS := models
 # Every registered model: the seed's two and our own digit classifiers (edgedigits/train/models.py), and the
 # learned ink segmenter (edgedigits/train/inkseg.py) and the sequence model for touching digits (train/sequence.py).
-MODEL_NAMES := mlp cnn cnn-bn-aug inkseg seqread
+CLASSIFIERS := mlp cnn cnn-bn-aug
+MODEL_NAMES := $(CLASSIFIERS) inkseg seqread
 # onnxruntime-gpu where an NVIDIA driver answers, onnxruntime elsewhere (never both).
 RUNTIME_EXTRA := $(shell nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 INSTALLED := $(VENV)/.installed-$(RUNTIME_EXTRA)
@@ -58,7 +59,7 @@ $(FIELDSET)/truth.jsonl: | $(INSTALLED)
 	$(BIN)/python scripts/make_pages.py --count 300 --seed 1 --out $(FIELDSET)
 
 field: $(FIELDSET)/truth.jsonl
-	for model in $(MODELS)/*.onnx; do $(BIN)/edgedigits eval $$model --pages $(FIELDSET) || exit 1; done
+	for model in $(sort $(wildcard $(CLASSIFIERS:%=$(MODELS)/%.onnx) $(CLASSIFIERS:%=$(MODELS)/%.int8.onnx))); do $(BIN)/edgedigits eval $$model --pages $(FIELDSET) || exit 1; done
 
 # Realistic photos (edgedigits/fieldset_realistic.py). Seed 11 was looked at while tuning segmentation; 12 measures.
 REALSET := fieldset-real
@@ -66,7 +67,7 @@ $(REALSET)/truth.jsonl: | $(INSTALLED)
 	$(BIN)/python scripts/make_pages.py --kind realistic --count 450 --seed 12 --out $(REALSET)
 
 field-real: $(REALSET)/truth.jsonl
-	for model in $(MODELS)/*.onnx; do $(BIN)/edgedigits eval $$model --pages $(REALSET) || exit 1; done
+	for model in $(sort $(wildcard $(CLASSIFIERS:%=$(MODELS)/%.onnx) $(CLASSIFIERS:%=$(MODELS)/%.int8.onnx))); do $(BIN)/edgedigits eval $$model --pages $(REALSET) || exit 1; done
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest

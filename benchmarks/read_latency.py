@@ -3,12 +3,15 @@
 Generates realistic photos (edgedigits.fieldset_realistic, seed 7, levels and
 digit sources in turn) at each frame size, then reads each one `--repeat`
 times with one thread for OpenCV and onnxruntime, and prints medians of:
-decode (JPEG bytes -> pixels), segmentation + normalisation, inference, and
-the whole read with decode excluded.
+decode (JPEG bytes -> pixels), the learned ink map (when `--mask` names an ink
+segmenter), segmentation + normalisation, inference (digit model, and the
+sequence model on runs when `--sequence` names one), and the whole read with
+decode excluded. `--touching` draws every page with runs of touching digits.
 
 Usage:
     python benchmarks/read_latency.py --model models/cnn-bn-aug.int8.onnx
-    python benchmarks/read_latency.py --model models/cnn.onnx --sizes 640x480 --pages 20 --repeat 50
+    python benchmarks/read_latency.py --model models/cnn-bn-aug.int8.onnx --mask models/inkseg.int8.onnx \
+        --sequence models/seqread.int8.onnx --sizes 640x480 --touching
 """
 
 import argparse
@@ -21,6 +24,7 @@ import numpy as np
 from edgedigits.data import load_mnist
 from edgedigits.fieldset_realistic import LEVELS, SOURCES, render_realistic
 from edgedigits.runtime import Reader
+from edgedigits.runtime.reader import describe_reader
 
 
 def size(text: str) -> tuple[int, int]:
@@ -34,17 +38,22 @@ def main() -> None:
     parser.add_argument("--sizes", default="320x240,640x480,1280x720,1920x1080,4032x3024")
     parser.add_argument("--pages", type=int, default=12, help="photos per frame size")
     parser.add_argument("--repeat", type=int, default=20, help="reads of each photo")
+    parser.add_argument("--mask", default=None, help="an ink segmenter's .onnx (default: the threshold mask)")
+    parser.add_argument("--sequence", default=None, help="a sequence model's .onnx for runs of touching digits")
+    parser.add_argument("--touching", action="store_true", help="every page with runs of touching digits")
     arguments = parser.parse_args()
     cv2.setNumThreads(1)
-    reader = Reader(arguments.model, device="cpu", threads=1)
+    reader = Reader(arguments.model, device="cpu", threads=1, ink_model=arguments.mask, sequence_model=arguments.sequence)
     _, mnist_test = load_mnist()
     rng = np.random.default_rng(7)
-    print(f"{arguments.model}, one thread, medians over {arguments.pages} photos x {arguments.repeat} reads")
-    print(f"{'frame':>10} {'decode':>9} {'segment':>9} {'infer':>9} {'read':>9}   (ms; read = segment + infer, decode excluded)")
+    print(f"{describe_reader(reader)}, one thread, medians over {arguments.pages} photos x {arguments.repeat} reads")
+    print(f"{'frame':>10} {'decode':>9} {'ink map':>9} {'segment':>9} {'infer':>9} {'read':>9}   "
+          "(ms; read = ink map + segment + infer, decode excluded)")
     for frame in [size(s) for s in arguments.sizes.split(",")]:
-        decode, segment, infer, read = [], [], [], []
+        decode, ink, segment, infer, read = [], [], [], [], []
         for index in range(arguments.pages):
-            page = render_realistic(rng, LEVELS[index % 3], SOURCES[(index // 3) % 3], mnist_test, frame=frame)
+            page = render_realistic(rng, LEVELS[index % 3], SOURCES[(index // 3) % 3], mnist_test, frame=frame,
+                                    touching=True if arguments.touching else None)
             data = np.frombuffer(page.jpeg, np.uint8)
             for _ in range(arguments.repeat):
                 start = time.perf_counter()
@@ -54,10 +63,11 @@ def main() -> None:
                 done = time.perf_counter()
                 decode.append((decoded - start) * 1e3)
                 read.append((done - decoded) * 1e3)
+                ink.append(reading.timings_ms["ink"])
                 segment.append(reading.timings_ms["segment"])
                 infer.append(reading.timings_ms["infer"])
         name = f"{frame[0]}x{frame[1]}"
-        print(f"{name:>10} {statistics.median(decode):9.2f} {statistics.median(segment):9.2f} "
+        print(f"{name:>10} {statistics.median(decode):9.2f} {statistics.median(ink):9.2f} {statistics.median(segment):9.2f} "
               f"{statistics.median(infer):9.2f} {statistics.median(read):9.2f}")
 
 

@@ -75,3 +75,31 @@ def test_eval_reports_accuracy_and_confusion(tiny_models, tmp_path):
     assert sum(map(sum, report["confusion"])) == 10000
     assert f"accuracy {report['accuracy']:.2%} on 10000 MNIST test images" in result.output
     assert "true\\pred" in result.output and "CPUExecutionProvider" in result.output
+
+
+def test_mask_and_sequence_options_are_checked(tmp_path):
+    from conftest import write_linear_onnx
+
+    model = write_linear_onnx(tmp_path / "linear.onnx")
+    page = tmp_path / "page.png"
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(page), np.full((64, 64), 255, np.uint8))
+    result = run("read", page, "--model", model, "--mask", "sharp")
+    assert result.exit_code == 1 and "--mask sharp: use auto, learned, threshold or an ink segmenter's .onnx file" in result.output
+    result = run("read", page, "--model", model, "--sequence", "yes")
+    assert result.exit_code == 1 and "--sequence yes: use auto, none or a sequence model's .onnx file" in result.output
+    result = run("read", page, "--model", model, "--mask", model)  # a digit classifier is not an ink segmenter
+    assert result.exit_code == 1 and "not an edgedigits ink segmenter" in result.output
+
+
+def test_mask_learned_without_an_ink_segmenter(tmp_path, monkeypatch):
+    from conftest import write_linear_onnx
+
+    model = write_linear_onnx(tmp_path / "linear.onnx")
+    monkeypatch.chdir(tmp_path)  # no models/ here
+    result = run("read", model, "--model", model, "--mask", "learned")
+    assert result.exit_code == 1 and "--mask learned: no ink segmenter in models/index.json" in result.output
+    result = run("read", model, "--model", model, "--mask", "threshold", "--sequence", "none")
+    assert "threshold mask, runs shown as ?" in result.output

@@ -42,6 +42,9 @@ ModelPathOption = Annotated[
 MaskOption = Annotated[str, typer.Option(
     "--mask", help="Where ink is: auto (the learned ink segmenter in models/ when there is one), learned, threshold, "
                    "or an ink segmenter's .onnx file.")]
+SequenceOption = Annotated[str, typer.Option(
+    "--sequence", help="Runs of touching digits: auto (read with the sequence model in models/ when there is one), "
+                       "none (shown as one ? per digit), or a sequence model's .onnx file.")]
 UnsureOption = Annotated[float, typer.Option("--unsure", min=0.0, max=1.0, help="Calibrated confidence under which a digit shows as '?'.")]
 
 
@@ -219,18 +222,18 @@ def evaluate(
     threads: ThreadsOption = None,
     report: Annotated[Path | None, typer.Option(help="Where to write the JSON report (default: MODEL.eval.json).")] = None,
     mask: MaskOption = "auto",
+    sequence: SequenceOption = "auto",
 ):
     """Accuracy and confusion matrix on the MNIST test set, or pages read exactly on a field set (onnxruntime only)."""
     from edgedigits.evaluate import evaluate_model, evaluate_pages, format_confusion, write_report
     import numpy as np
 
     if pages is not None:
-        ink_model = resolve_mask(mask, model.parent)
-        result = evaluate_pages(model, pages, device=device, threads=threads, ink_model=ink_model)
-        report = report or model.with_suffix(".pages.json" if ink_model is None else ".learned.pages.json")
+        result = evaluate_pages(model, pages, device=device, threads=threads, ink_model=resolve_mask(mask, model.parent),
+                                sequence_model=resolve_sequence(sequence, model.parent))
+        report = report or model.with_suffix(".pages.json")
         write_report(result, report)
-        typer.echo(f"{model} on {pages} ({'ink from ' + str(ink_model) if ink_model else 'threshold mask'}): "
-                   f"{result.overall.summary()}")
+        typer.echo(f"{pages}, read with {result.reader}: {result.overall.summary()}")
         for group, tally in result.by_group.items():
             typer.echo(f"  {group:16} {tally.summary()}")
         typer.echo(f"report {report}")
@@ -261,19 +264,33 @@ def resolve_mask(mask: str, models_dir: Path = Path("models")) -> Path | None:
     return Path(mask)
 
 
-def open_reader(model: Path | None, device: str, threads: int | None, unsure: float, mask: str = "auto"):
-    """The Reader for `read` and `stream`, saying once on stderr which model, mask and provider run."""
+def resolve_sequence(sequence: str, models_dir: Path = Path("models")) -> Path | None:
+    """The sequence model file `--sequence` asks for, or None."""
+    from edgedigits.model_index import default_sequence_model
+
+    if sequence == "none":
+        return None
+    if sequence == "auto":
+        return default_sequence_model(models_dir)
+    if not sequence.endswith(".onnx"):
+        raise EdgeDigitsError(f"--sequence {sequence}: use auto, none or a sequence model's .onnx file")
+    return Path(sequence)
+
+
+def open_reader(model: Path | None, device: str, threads: int | None, unsure: float, mask: str = "auto",
+                sequence: str = "auto"):
+    """The Reader for `read` and `stream`, saying once on stderr which models, mask and provider run."""
     from edgedigits.model_index import default_model
     from edgedigits.runtime import Reader
+    from edgedigits.runtime.reader import describe_reader
 
     if model is None:
         model = default_model(Path("models"))
         if model is None:
             raise EdgeDigitsError("no model in models/index.json: run `make train export` first, or pass --model FILE.onnx")
-    ink_model = resolve_mask(mask)
-    reader = Reader(model, device=device, threads=threads, unsure_below=unsure, ink_model=ink_model)
-    typer.echo(f"reading with {model}, {'ink from ' + str(ink_model) if ink_model else 'threshold mask'}, "
-               f"on {reader.model.provider}", err=True)
+    reader = Reader(model, device=device, threads=threads, unsure_below=unsure, ink_model=resolve_mask(mask),
+                    sequence_model=resolve_sequence(sequence))
+    typer.echo(f"reading with {describe_reader(reader)}", err=True)
     return reader
 
 
@@ -288,6 +305,7 @@ def read(
     threads: ThreadsOption = None,
     unsure: UnsureOption = 0.5,
     mask: MaskOption = "auto",
+    sequence: SequenceOption = "auto",
 ):
     """Read the numbers on images. Exit status 1 if any input could not be read (it gets an error record)."""
     from edgedigits.runtime.batch import CSV_COLUMNS, FORMATS, Progress, format_record, read_all
@@ -295,7 +313,7 @@ def read(
 
     if output_format not in FORMATS:
         raise EdgeDigitsError(f"unknown format '{output_format}'; use one of {', '.join(FORMATS)}")
-    reader = open_reader(model, device, threads, unsure, mask)
+    reader = open_reader(model, device, threads, unsure, mask, sequence)
     inputs = expand(paths)
     progress = Progress(len(inputs))
     if output_format == "csv":
@@ -321,6 +339,7 @@ def stream(
     unsure: UnsureOption = 0.5,
     smooth: Annotated[int, typer.Option(min=1, help="Frames the reading is smoothed over.")] = 5,
     mask: MaskOption = "auto",
+    sequence: SequenceOption = "auto",
 ):
     """Read a camera or a video live; print the reading each time it changes. Ctrl-C or q stops."""
     import json
@@ -329,7 +348,7 @@ def stream(
 
     if output_format not in ("text", "jsonl"):
         raise EdgeDigitsError(f"unknown format '{output_format}'; use text or jsonl")
-    reader = open_reader(model, device, threads, unsure, mask)
+    reader = open_reader(model, device, threads, unsure, mask, sequence)
     for update in run_stream(reader, source, show=show, save=save, window=smooth):
         if output_format == "jsonl":
             typer.echo(json.dumps(update.as_dict()))

@@ -19,7 +19,7 @@ from edgedigits.files import write_json_atomic
 from edgedigits.runtime import open_model
 from edgedigits.runtime.batch import read_all
 from edgedigits.runtime.inputs import Input
-from edgedigits.runtime.reader import UNSURE_BELOW, Reader
+from edgedigits.runtime.reader import UNSURE_BELOW, Reader, describe_reader
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -133,7 +133,7 @@ class PagesReport:
     overall: PageTally
     by_group: dict[str, PageTally]  # "difficulty", "difficulty/source", "difficulty/apart", "tag NAME" (see page_groups)
     failures: list[dict]
-    ink_model: str | None = None  # the learned ink segmenter used, None for the threshold mask
+    reader: str = ""  # the models that read the pages (classifier, mask, sequence model), and the provider
 
 
 def page_groups(truth: dict) -> list[str]:
@@ -150,15 +150,18 @@ def page_groups(truth: dict) -> list[str]:
 
 
 def evaluate_pages(model_path: str | Path, pages_dir: str | Path, device: str = "auto", threads: int | None = None,
-                   unsure_below: float = UNSURE_BELOW, ink_model: str | Path | None = None) -> PagesReport:
+                   unsure_below: float = UNSURE_BELOW, ink_model: str | Path | None = None,
+                   sequence_model: str | Path | None = None) -> PagesReport:
     """Read every page listed in `pages_dir/truth.jsonl` and tally pages read exactly and digits right
-    (with the learned ink segmenter `ink_model` when given, else the threshold mask)."""
+    (with the learned ink segmenter `ink_model` when given, else the threshold mask; runs of touching digits
+    with `sequence_model` when given)."""
     pages_dir = Path(pages_dir)
     truth_path = pages_dir / "truth.jsonl"
     if not truth_path.is_file():
         raise EdgeDigitsError(f"{truth_path}: no ground truth; make pages with `python scripts/make_pages.py --out {pages_dir}`")
     truths = [json.loads(line) for line in truth_path.read_text().splitlines() if line.strip()]
-    reader = Reader(model_path, device=device, threads=threads, unsure_below=unsure_below, ink_model=ink_model)
+    reader = Reader(model_path, device=device, threads=threads, unsure_below=unsure_below, ink_model=ink_model,
+                    sequence_model=sequence_model)
     overall, groups, failures = PageTally(), {}, []
     inputs = [Input(truth["file"], pages_dir / truth["file"]) for truth in truths]
     for truth, record in zip(truths, read_all(reader, inputs)):
@@ -169,4 +172,4 @@ def evaluate_pages(model_path: str | Path, pages_dir: str | Path, device: str = 
             failures.append({"file": truth["file"], "truth": truth["lines"], "read": record.lines, "error": record.error,
                              "tags": truth.get("tags", [])})
     return PagesReport(str(model_path), str(pages_dir), overall, dict(sorted(groups.items())), failures,
-                       str(ink_model) if ink_model is not None else None)
+                       describe_reader(reader))

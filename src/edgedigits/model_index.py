@@ -88,10 +88,22 @@ def usable_entries(models_dir: Path) -> list[dict]:
 
 
 def default_ink_model(models_dir: Path) -> Path | None:
-    """The learned ink segmenter in `models_dir`, if there is one: its INT8 file when that passed its gate and
-    was timed faster here, else the fp32 one."""
+    """The learned ink segmenter in `models_dir`, if there is one (see `default_of_kind`)."""
     from edgedigits.contract import INK_KIND
 
-    mine = [e for e in usable_entries(models_dir) if e.get("kind") == INK_KIND]
+    return default_of_kind(models_dir, INK_KIND)
+
+
+def default_sequence_model(models_dir: Path) -> Path | None:
+    """The sequence model for runs of touching digits in `models_dir`, if there is one (see `default_of_kind`)."""
+    from edgedigits.contract import SEQ_KIND
+
+    return default_of_kind(models_dir, SEQ_KIND)
+
+
+def default_of_kind(models_dir: Path, kind: str) -> Path | None:
+    """The model of `kind` in `models_dir`: its INT8 file when that passed its gate and was timed faster here,
+    else the fp32 one; None when there is none."""
+    mine = [e for e in usable_entries(models_dir) if e.get("kind") == kind]
     chosen = next((e for e in mine if e.get("faster_here")), next((e for e in mine if e.get("precision") == "fp32"), None))
     return Path(models_dir) / chosen["file"] if chosen else None

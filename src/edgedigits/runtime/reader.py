@@ -35,6 +35,7 @@ RUN_ASPECT = 1.6  # a box wider than this many times its height may hold touchin
 RUN_CONFIDENCE = 0.9  # ... and does unless the digit model reads it at least this surely;
 LONG_RUN_ASPECT = 2.2  # wider than this many heights, it always does
 DIGIT_PITCH = 0.7  # ... and about one digit per this many heights of its width
+SEQUENCE_ASPECT = 0.75  # boxes wider than this many times their height are also read by the sequence model
 
 
 @dataclass(frozen=True)
@@ -127,16 +128,21 @@ class Reader:
         return Reading(lines, digits, timings | {"infer": (time.perf_counter() - segmented) * 1e3})
 
     def read_runs(self, segments, digits: list[Digit], gaps: list[bool]) -> tuple[list[Digit], list[bool]]:
-        """Read every box that holds a run of touching digits (`run_length` > 1) with the sequence model: its one
-        entry becomes one per digit read, each with the box of its CTC columns and its column confidence."""
-        runs = [i for i, digit in enumerate(digits) if run_length(digit.box, digit.confidence) > 1]
-        if not runs:
+        """Read every box that may hold touching digits (wider than SEQUENCE_ASPECT times its height) with the
+        sequence model. Where it reads two digits or more, or the box is surely a run (`run_length` > 1), the
+        box's one entry becomes one per digit read, each with the box of its CTC columns and its column
+        confidence; where it reads one digit in a box of one, the digit model's reading stays (it is the
+        better judge of one digit); where it reads nothing, a run stays one ? per digit."""
+        candidates = [i for i, d in enumerate(digits) if d.box[2] > SEQUENCE_ASPECT * d.box[3]]
+        if not candidates:
             return digits, gaps
-        decoded = dict(zip(runs, self.sequence_model.read([segments.crop(segments.boxes[i]) for i in runs])))
+        decoded = dict(zip(candidates, self.sequence_model.read([segments.crop(segments.boxes[i]) for i in candidates])))
         new_digits, new_gaps = [], []
         for index, (digit, gap) in enumerate(zip(digits, gaps)):
-            if index not in decoded or not decoded[index].digits:
-                new_digits.append(digit)  # nothing read: the run stays one box of ? per digit
+            read = decoded.get(index)
+            surely_run = run_length(digit.box, digit.confidence) > 1
+            if read is None or not read.digits or (not surely_run and (len(read.digits) == 1 or min(read.confidences) <= digit.confidence)):
+                new_digits.append(digit)
                 new_gaps.append(gap)
                 continue
             box, run = segments.boxes[index], decoded[index]
@@ -145,3 +151,10 @@ class Reader:
                 new_digits.append(Digit(value, confidence, (part.x, part.y, part.w, part.h), digit.line))
                 new_gaps.append(gap if k == len(run.digits) - 1 else False)
         return new_digits, new_gaps
+
+
+def describe_reader(reader: Reader) -> str:
+    """One line: the models a Reader reads with, and the provider."""
+    ink = f"ink from {reader.ink_model.path}" if reader.ink_model else "threshold mask"
+    runs = f"runs read by {reader.sequence_model.path}" if reader.sequence_model else "runs shown as ?"
+    return f"{reader.model.path}, {ink}, {runs}, on {reader.model.provider}"

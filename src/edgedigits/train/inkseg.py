@@ -202,9 +202,13 @@ def train_inkseg(config: InkTrainConfig, out_dir: Path) -> dict:
     steps = -(-len(photos) // config.batch_size) * config.epochs
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.02)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=ink_loss)
+    def as_floats(photo, target):  # and mirrored half the time: a mirrored digit is still ink, a line still a line
+        photo, target = tf.cast(photo, tf.float32) / 255, tf.cast(target, tf.float32)[..., None] / 255
+        flip = tf.random.uniform(()) < 0.5
+        return tf.cond(flip, lambda: (photo[:, :, ::-1], target[:, :, ::-1]), lambda: (photo, target))
+
     dataset = (tf.data.Dataset.from_tensor_slices((photos, targets)).shuffle(len(photos), seed=config.seed)
-               .batch(config.batch_size).map(lambda p, t: (tf.cast(p, tf.float32) / 255, tf.cast(t, tf.float32)[..., None] / 255))
-               .prefetch(2))
+               .batch(config.batch_size).map(as_floats).prefetch(2))
     start = time.perf_counter()
     history = model.fit(dataset, epochs=config.epochs, verbose=0, validation_data=(to_inputs(held_photos), to_targets(held_targets)),
                         callbacks=[EpochLine(NAME, config.epochs)])
