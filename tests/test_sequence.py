@@ -35,6 +35,14 @@ def test_decoding_gives_each_digit_its_columns_and_confidence():
     decoded = greedy_decode(columns)
     assert decoded.digits == [7, 2] and decoded.spans == [(1, 3), (4, 5)]
     assert decoded.confidences == [pytest.approx(0.99), pytest.approx(0.9)]
+    assert decoded.distributions[0].argmax() == 7 and decoded.distributions[0].sum() == pytest.approx(1.0)
+
+
+def test_run_pieces_reach_halfway_to_the_neighbours():
+    from edgedigits.runtime.reader import run_pieces
+
+    decoded = Decoded([1, 2, 3], [0.9] * 3, [(10, 14), (30, 34), (50, 54)])
+    assert run_pieces(decoded, 70) == [(0, 22), (22, 42), (42, 70)]
 
 
 def test_strip_keeps_aspect_and_places_the_ink():
@@ -86,7 +94,8 @@ class FixedSequence:
         for crop in crops:
             step = crop.shape[1] / len(self.text)
             spans = [(round(i * step), round((i + 1) * step)) for i in range(len(self.text))]
-            results.append(Decoded([int(c) for c in self.text], [0.95] * len(self.text), spans))
+            sure = [np.eye(10)[int(c)] for c in self.text]  # certain of each digit: the product keeps it
+            results.append(Decoded([int(c) for c in self.text], [0.95] * len(self.text), spans, sure))
         return results
 
 

@@ -35,7 +35,8 @@ RUN_ASPECT = 1.6  # a box wider than this many times its height may hold touchin
 RUN_CONFIDENCE = 0.9  # ... and does unless the digit model reads it at least this surely;
 LONG_RUN_ASPECT = 2.2  # wider than this many heights, it always does
 DIGIT_PITCH = 0.7  # ... and about one digit per this many heights of its width
-SEQUENCE_ASPECT = 0.75  # boxes wider than this many times their height are also read by the sequence model
+SEQUENCE_ASPECT = 0.75  # boxes wider than this many times their height are also read by the sequence model ...
+RUN_TRUST = 0.7  # ... and become its digits when each is read at least this share as surely as the digit model read the box
 
 
 @dataclass(frozen=True)
@@ -129,28 +130,56 @@ class Reader:
 
     def read_runs(self, segments, digits: list[Digit], gaps: list[bool]) -> tuple[list[Digit], list[bool]]:
         """Read every box that may hold touching digits (wider than SEQUENCE_ASPECT times its height) with the
-        sequence model. Where it reads two digits or more, or the box is surely a run (`run_length` > 1), the
-        box's one entry becomes one per digit read, each with the box of its CTC columns and its column
-        confidence; where it reads one digit in a box of one, the digit model's reading stays (it is the
-        better judge of one digit); where it reads nothing, a run stays one ? per digit."""
+        sequence model. Where it reads two digits or more (each at least RUN_TRUST as surely as the digit model
+        read the whole box, and the digit model reading each piece as the same digit: a wide 0 is not "60"),
+        or the box is surely a run (`run_length` > 1), the box's one entry becomes one per digit read.
+        Each digit's piece of the run reaches halfway to its neighbours' CTC columns; the digit model reads
+        the piece too, and the digit is the most likely under both models (their probabilities multiplied).
+        Where the sequence model reads one digit in a box of one, the digit model's reading stays; where it
+        reads nothing, a run stays one ? per digit."""
         candidates = [i for i, d in enumerate(digits) if d.box[2] > SEQUENCE_ASPECT * d.box[3]]
         if not candidates:
             return digits, gaps
-        decoded = dict(zip(candidates, self.sequence_model.read([segments.crop(segments.boxes[i]) for i in candidates])))
+        crops = {i: segments.crop(segments.boxes[i]) for i in candidates}
+        decoded = dict(zip(candidates, self.sequence_model.read(list(crops.values()))))
+        runs = {}  # candidates read as two digits or more, or surely runs: (decoded, pieces, digit model on pieces)
+        for index, read in decoded.items():
+            if read.digits and (len(read.digits) > 1 or run_length(digits[index].box, digits[index].confidence) > 1):
+                runs[index] = (read, run_pieces(read, crops[index].shape[1]))
+        if not runs:
+            return digits, gaps
+        pieces = [normalize_digit(crops[index][:, a:b]) for index, (_, cuts) in runs.items() for a, b in cuts]
+        classified = iter(apply_temperature(self.model.predict(np.stack(pieces).reshape(-1, *INPUT_SHAPE)), self.temperature))
+        runs = {index: (read, cuts, [next(classified) for _ in cuts]) for index, (read, cuts) in runs.items()}
+        for index, (read, cuts, piece_probabilities) in list(runs.items()):
+            digit = digits[index]
+            agree = all(int(p.argmax()) == value for p, value in zip(piece_probabilities, read.digits))
+            if not (run_length(digit.box, digit.confidence) > 1 or (agree and min(read.confidences) > RUN_TRUST * digit.confidence)):
+                del runs[index]  # one digit after all: the digit model's reading of the whole box stays
         new_digits, new_gaps = [], []
         for index, (digit, gap) in enumerate(zip(digits, gaps)):
-            read = decoded.get(index)
-            surely_run = run_length(digit.box, digit.confidence) > 1
-            if read is None or not read.digits or (not surely_run and (len(read.digits) == 1 or min(read.confidences) <= digit.confidence)):
+            if index not in runs:
                 new_digits.append(digit)
                 new_gaps.append(gap)
                 continue
-            box, run = segments.boxes[index], decoded[index]
-            for k, (value, confidence, (start, stop)) in enumerate(zip(run.digits, run.confidences, run.spans)):
-                part = segments.original_box(replace(box, x=box.x + start, w=max(1, min(stop, box.w) - start)))
-                new_digits.append(Digit(value, confidence, (part.x, part.y, part.w, part.h), digit.line))
-                new_gaps.append(gap if k == len(run.digits) - 1 else False)
+            box, (run, cuts, piece_probabilities) = segments.boxes[index], runs[index]
+            for k, (sequence_probabilities, piece, (start, stop)) in enumerate(zip(run.distributions, piece_probabilities, cuts)):
+                both = sequence_probabilities * piece
+                # Two models that rule out each other's digit entirely: the sequence model saw the whole run.
+                both = both / both.sum() if both.sum() > 1e-6 else sequence_probabilities
+                value = int(both.argmax())
+                part = segments.original_box(replace(box, x=box.x + start, w=max(1, stop - start)))
+                new_digits.append(Digit(value, float(both[value]), (part.x, part.y, part.w, part.h), digit.line))
+                new_gaps.append(gap if k == len(cuts) - 1 else False)
         return new_digits, new_gaps
+
+
+def run_pieces(decoded, width: int) -> list[tuple[int, int]]:
+    """Each decoded digit's piece of a run `width` pixels wide: from halfway to the previous digit's columns
+    to halfway to the next one's (the first from 0, the last to `width`)."""
+    centres = [(start + stop) / 2 for start, stop in decoded.spans]
+    edges = [0] + [round((a + b) / 2) for a, b in zip(centres, centres[1:])] + [width]
+    return [(edges[k], max(edges[k] + 1, edges[k + 1])) for k in range(len(centres))]
 
 
 def describe_reader(reader: Reader) -> str:

@@ -58,6 +58,7 @@ class Decoded:
     digits: list[int] = field(default_factory=list)
     confidences: list[float] = field(default_factory=list)
     spans: list[tuple[int, int]] = field(default_factory=list)  # [first, last + 1) columns of each digit
+    distributions: list[np.ndarray] = field(default_factory=list)  # each digit's probabilities of 0-9 at its surest column
 
     @property
     def text(self) -> str:
@@ -74,9 +75,12 @@ def greedy_decode(columns: np.ndarray, blank: int = SEQ_BLANK) -> Decoded:
             continue
         symbol = int(best[start])
         if symbol != blank:
+            surest = start + int(columns[start:t, symbol].argmax())
             decoded.digits.append(symbol)
-            decoded.confidences.append(float(columns[start:t, symbol].max()))
+            decoded.confidences.append(float(columns[surest, symbol]))
             decoded.spans.append((start, t))
+            digits = columns[surest, :blank].astype(np.float64)
+            decoded.distributions.append(digits / max(digits.sum(), 1e-12))
         start = t
     return decoded
 

@@ -409,5 +409,6 @@ def measure_strings(path: Path, count: int = 10000, seed: int = 7000, data: str 
         results["by_length"][length] = string_accuracy([predicted[i] for i in chosen], [texts[i] for i in chosen])
     results["all"] = string_accuracy(predicted[: len(texts)], texts)
     results["touching_2_6"] = string_accuracy(predicted[len(texts) :], touching_texts)
+    results["touching_strings"] = len(touching)
     results["strings"] = len(strips) + len(touching)
     return results
