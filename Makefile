@@ -1,4 +1,4 @@
-# make train export   -> .venv, MNIST, models/NAME.keras and models/NAME.onnx for mlp, cnn, cnn-bn-aug
+# make train export   -> .venv, MNIST, models/NAME.keras and models/NAME.onnx for mlp, cnn, cnn-bn-aug, inkseg, seqread
 # make calibrate      -> models/NAME.int8.onnx behind the accuracy gate, temperatures, timings
 # make field          -> a 300-page field set, and every model's pages-read-exactly on it
 # make field-real     -> a 450-page realistic field set (desks, notes, grids, inks, 320x240 to 12 MP), scored per level and tag

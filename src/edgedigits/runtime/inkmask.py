@@ -35,6 +35,8 @@ def to_photo(image: np.ndarray, long_side: int = INK_LONG_SIDE) -> tuple[np.ndar
     elif image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     height, width = ink_input_size(*image.shape[:2], long_side)
+    if image.shape[0] > 4 * height:  # a phone photo: sample it down to 4x first (area-averaging 12 MP costs 20 ms)
+        image = cv2.resize(image, (4 * width, 4 * height), interpolation=cv2.INTER_NEAREST)
     shrinking = height < image.shape[0]
     resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     padded_h, padded_w = -(-height // INK_MULTIPLE) * INK_MULTIPLE, -(-width // INK_MULTIPLE) * INK_MULTIPLE
