@@ -109,22 +109,18 @@ def export_other(name: str, out: Path, data: str | None) -> str:
 
 def calibrate_other(name: str, out: Path, data: str | None) -> str:
     if name == "inkseg":
-        from edgedigits.train.inkseg import calibrate_inkseg
+        from edgedigits.train.inkseg import calibrate_inkseg as calibrate_it
 
-        report = calibrate_inkseg(out, data=data)
-        gate, figures = report["gate"], f"mask IoU fp32 {report['gate']['fp32_iou']:.3f}, int8 {report['gate']['int8_iou']:.3f}"
         timed = "640x480 ink map"
     else:
-        from edgedigits.train.sequence import calibrate_sequence
+        from edgedigits.train.sequence import calibrate_sequence as calibrate_it
 
-        report = calibrate_sequence(out, data=data)
-        gate = report["gate"]
-        figures = f"strings exact fp32 {gate['fp32_accuracy']:.2%}, int8 {gate['int8_accuracy']:.2%}"
         timed = "5-digit strip"
-    speed = report["latency_ms"]
+    report = calibrate_it(out, data=data)
+    gate, speed = report["gate"], report["latency_ms"]
     sizes = ", ".join(f"{k} {v / 1e3:.0f} KB" for k, v in report["sizes"].items())
-    return (f"{name}: wrote {out / name}.int8.onnx; {figures}; {timed} {speed['fp32']:.2f} ms fp32, "
-            f"{speed['int8']:.2f} ms int8 (one thread); {sizes}")
+    return (f"{name}: wrote {out / name}.int8.onnx; {gate['measure']} fp32 {gate['fp32']:.4f}, int8 {gate['int8']:.4f}; "
+            f"{timed} {speed['fp32']:.2f} ms fp32, {speed['int8']:.2f} ms int8 (one thread); {sizes}")
 
 
 @app.command()

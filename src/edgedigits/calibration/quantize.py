@@ -74,6 +74,49 @@ class ImageReader(CalibrationDataReader):
         self.position = 0
 
 
+class FeedReader(CalibrationDataReader):
+    """Feeds prepared input dicts ({input name: batch}) to onnxruntime's calibrator, one per `get_next`
+    (the ink segmenter's photos and the sequence model's strips)."""
+
+    def __init__(self, feeds: list[dict[str, np.ndarray]]):
+        self.feeds, self.position = feeds, 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self.position >= len(self.feeds):
+            return None
+        self.position += 1
+        return self.feeds[self.position - 1]
+
+    def rewind(self) -> None:
+        self.position = 0
+
+
+def quantize_behind_gate(models_dir: Path, name: str, kind: str, feeds: list[dict[str, np.ndarray]], score,
+                         measure: str, max_drop: float, latency, latency_key: str) -> dict:
+    """NAME.onnx -> NAME.int8.onnx for a model of another kind (the ink segmenter, the sequence model): QDQ
+    calibrated on `feeds`, kept only when `score(path)` (higher is better, e.g. mask IoU) is at most `max_drop`
+    under fp32's; both files timed with `latency(path)` (ms) and the INT8 entry added to the index."""
+    fp32_path, int8_path = models_dir / f"{name}.onnx", models_dir / f"{name}.int8.onnx"
+    if not fp32_path.is_file():
+        raise EdgeDigitsError(f"{fp32_path}: no such file; export it first (edgedigits export --model {name})")
+    fp32_score = score(fp32_path)
+    with atomic_path(int8_path) as temporary:
+        quantize(fp32_path, temporary, FeedReader(feeds), "minmax", dynamic_shapes=True)
+        int8_score = score(temporary)
+        gate = {"method": "minmax", "measure": measure, "fp32": fp32_score, "int8": int8_score, "max_drop": max_drop,
+                "passed": fp32_score - int8_score <= max_drop}
+        if not gate["passed"]:
+            model_index.remove(int8_path)
+            raise EdgeDigitsError(f"{name}: INT8 {measure} {int8_score:.3f} is more than {max_drop:g} under fp32's "
+                                  f"{fp32_score:.3f}; no INT8 file written")
+        rewrite_metadata(temporary, {"precision": "int8", measure.replace(" ", "_"): f"{int8_score:.4f}"})
+    speed = {precision: latency(path) for precision, path in (("fp32", fp32_path), ("int8", int8_path))}
+    model_index.refresh_entry(fp32_path, **{latency_key: speed["fp32"]})
+    model_index.add_entry(models_dir, model_index.describe(int8_path, name=name, kind=kind, precision="int8", gate=gate,
+                                                           **{latency_key: speed["int8"]}, faster_here=speed["int8"] < speed["fp32"]))
+    return {"gate": gate, "latency_ms": speed, "sizes": {p.name: p.stat().st_size for p in (fp32_path, int8_path)}}
+
+
 def split_training_set(x_train: np.ndarray, y_train: np.ndarray):
     """(training part, validation part), the split Keras's validation_split made while training."""
     cut = int(len(x_train) * (1 - VALIDATION_FRACTION))

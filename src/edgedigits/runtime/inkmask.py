@@ -11,7 +11,7 @@ The contract (`photo` [N, H, W, 3] -> `ink` [N, H, W, 1]) is in `edgedigits.cont
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -19,6 +19,7 @@ import numpy as np
 
 from edgedigits.contract import INK_INPUT_NAME, INK_LONG_SIDE, INK_MULTIPLE, INK_OUTPUT_NAME
 from edgedigits.errors import EdgeDigitsError
+from edgedigits.runtime.session import OpenModel
 
 
 def ink_input_size(height: int, width: int, long_side: int = INK_LONG_SIDE) -> tuple[int, int]:
@@ -54,13 +55,8 @@ def check_ink_contract(session, path: Path) -> None:
 
 
 @dataclass
-class InkModel:
+class InkModel(OpenModel):
     """An open ink segmenter."""
-
-    path: Path
-    session: object
-    provider: str
-    metadata: dict[str, str] = field(default_factory=dict)
 
     def probabilities(self, photos: np.ndarray) -> np.ndarray:
         """`ink` [N, H, W, 1] for `photo` inputs [N, H, W, 3]."""

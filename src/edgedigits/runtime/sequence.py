@@ -25,6 +25,7 @@ import numpy as np
 
 from edgedigits.contract import SEQ_BLANK, SEQ_HEIGHT, SEQ_INK_HEIGHT, SEQ_INPUT_NAME, SEQ_OUTPUT_NAME, SEQ_STRIDE
 from edgedigits.errors import EdgeDigitsError
+from edgedigits.runtime.session import OpenModel
 
 SEQ_MARGIN = 4  # black columns left and right of the ink
 
@@ -95,11 +96,8 @@ def batch_strips(strips: list[np.ndarray]) -> np.ndarray:
 
 
 @dataclass
-class SequenceModel:
-    path: Path
-    session: object
-    provider: str
-    metadata: dict[str, str] = field(default_factory=dict)
+class SequenceModel(OpenModel):
+    """An open sequence model."""
 
     def columns(self, strips: np.ndarray) -> np.ndarray:
         """`columns` [N, W / 4, 11] for `strip` inputs [N, 32, W, 1]."""

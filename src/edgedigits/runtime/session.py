@@ -25,13 +25,18 @@ BATCH_SIZE = 1000  # images per session.run when scoring many
 
 
 @dataclass
-class Model:
-    """An open model: its session, the provider that really runs it, and its metadata."""
+class OpenModel:
+    """An open ONNX file of any kind: its session, the provider that really runs it, and its metadata."""
 
     path: Path
     session: object  # onnxruntime.InferenceSession
     provider: str
     metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Model(OpenModel):
+    """An open digit classifier."""
 
     def predict(self, images: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
         """Probabilities [N, 10] for model inputs [N, 28, 28, 1], in batches."""

@@ -306,55 +306,17 @@ def export_inkseg(models_dir: Path, held_out: int = 100, data: str | None = None
     return parity
 
 
-class PhotoReader:
-    """Calibration photos for onnxruntime's calibrator, a few pages per `get_next`."""
-
-    def __init__(self, photos: np.ndarray, batch: int = 8):
-        self.photos, self.batch, self.position = photos, batch, 0
-
-    def get_next(self):
-        if self.position >= len(self.photos):
-            return None
-        self.position += self.batch
-        return {INK_INPUT_NAME: to_inputs(self.photos[self.position - self.batch : self.position])}
-
-    def rewind(self) -> None:
-        self.position = 0
-
-
 def calibrate_inkseg(models_dir: Path, samples: int = 64, held_out: int = 100, data: str | None = None) -> dict:
-    """NAME.onnx -> NAME.int8.onnx (QDQ, calibrated on training pages), kept only behind the IoU gate; both timed."""
-    from onnxruntime.quantization import CalibrationDataReader
+    """NAME.onnx -> NAME.int8.onnx (QDQ, calibrated on training pages), kept only when its mask IoU on held-out
+    pages is at most MAX_IOU_DROP under fp32's; both timed on a 640x480 frame."""
+    from edgedigits.calibration.quantize import quantize_behind_gate
 
-    from edgedigits import model_index
-    from edgedigits.calibration.quantize import quantize, rewrite_metadata
-    from edgedigits.errors import EdgeDigitsError
-    from edgedigits.files import atomic_path
-
-    fp32_path, int8_path = models_dir / f"{NAME}.onnx", models_dir / f"{NAME}.int8.onnx"
-    if not fp32_path.is_file():
-        raise EdgeDigitsError(f"{fp32_path}: no such file; export the ink segmenter first (edgedigits export --model {NAME})")
     train_digits, _ = split_digits(data)
     calibration, _ = training_pages(samples, TRAIN_SEED + 777, train_digits)
     photos, targets = held_out_pages(held_out, data)
-    fp32_iou = mask_iou(ink_probabilities(fp32_path, photos), targets)
-    reader = type("InkCalibration", (PhotoReader, CalibrationDataReader), {})(calibration)
-    with atomic_path(int8_path) as temporary:
-        quantize(fp32_path, temporary, reader, "minmax", dynamic_shapes=True)
-        int8_iou = mask_iou(ink_probabilities(temporary, photos), targets)
-        gate = {"method": "minmax", "samples": samples, "pages": len(photos), "fp32_iou": fp32_iou, "int8_iou": int8_iou,
-                "max_iou_drop": MAX_IOU_DROP, "passed": fp32_iou - int8_iou <= MAX_IOU_DROP}
-        if not gate["passed"]:
-            model_index.remove(int8_path)
-            raise EdgeDigitsError(f"{NAME}: INT8 mask IoU {int8_iou:.3f} is more than {MAX_IOU_DROP:.0%} under fp32's "
-                                  f"{fp32_iou:.3f}; no INT8 file written")
-        rewrite_metadata(temporary, {"precision": "int8", "held_out_iou": f"{int8_iou:.4f}"})
-    speed = {precision: ink_latency(path) for precision, path in (("fp32", fp32_path), ("int8", int8_path))}
-    model_index.refresh_entry(fp32_path, latency_ms_640x480=speed["fp32"])
-    model_index.add_entry(models_dir, model_index.describe(int8_path, name=NAME, kind=INK_KIND, precision="int8",
-                                                           held_out_iou=int8_iou, gate=gate, latency_ms_640x480=speed["int8"],
-                                                           faster_here=speed["int8"] < speed["fp32"]))
-    return {"gate": gate, "latency_ms": speed, "sizes": {p.name: p.stat().st_size for p in (fp32_path, int8_path)}}
+    feeds = [{INK_INPUT_NAME: to_inputs(calibration[i : i + 8])} for i in range(0, len(calibration), 8)]
+    return quantize_behind_gate(models_dir, NAME, INK_KIND, feeds, lambda path: mask_iou(ink_probabilities(path, photos), targets),
+                                "mask IoU", MAX_IOU_DROP, ink_latency, "latency_ms_640x480")
 
 
 def ink_latency(path: Path, repeats: int = 50) -> float:

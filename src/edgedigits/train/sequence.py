@@ -324,56 +324,17 @@ def export_sequence(models_dir: Path, held_out: int = 1000, data: str | None = N
     return parity
 
 
-class StripReader:
-    """Calibration strips for onnxruntime's calibrator, one batch of similar widths per `get_next`."""
-
-    def __init__(self, strips: list[np.ndarray], batch: int = 32):
-        self.batches = [batch_strips(strips[i : i + batch]) for i in range(0, len(strips), batch)]
-        self.position = 0
-
-    def get_next(self):
-        if self.position >= len(self.batches):
-            return None
-        self.position += 1
-        return {SEQ_INPUT_NAME: self.batches[self.position - 1]}
-
-    def rewind(self) -> None:
-        self.position = 0
-
-
 def calibrate_sequence(models_dir: Path, samples: int = 256, held_out: int = 1000, data: str | None = None) -> dict:
-    """NAME.onnx -> NAME.int8.onnx (QDQ, calibrated on training strings), kept only behind the string-accuracy gate."""
-    from onnxruntime.quantization import CalibrationDataReader
+    """NAME.onnx -> NAME.int8.onnx (QDQ, calibrated on training strings), kept only when its exact-string accuracy
+    on held-out strings is at most MAX_STRING_DROP under fp32's; both timed on a 5-digit strip."""
+    from edgedigits.calibration.quantize import quantize_behind_gate
 
-    from edgedigits import model_index
-    from edgedigits.calibration.quantize import quantize, rewrite_metadata
-    from edgedigits.errors import EdgeDigitsError
-    from edgedigits.files import atomic_path
-
-    fp32_path, int8_path = models_dir / f"{NAME}.onnx", models_dir / f"{NAME}.int8.onnx"
-    if not fp32_path.is_file():
-        raise EdgeDigitsError(f"{fp32_path}: no such file; export the sequence model first (edgedigits export --model {NAME})")
     train_digits, held_digits, _ = split_digits(data)
     calibration, _ = make_strings(samples, 5000, train_digits)
     strips, texts = make_strings(held_out, 4000, held_digits)
-    fp32_accuracy = string_accuracy(predict_strings(onnx_predict(fp32_path), strips), texts)
-    reader = type("StripCalibration", (StripReader, CalibrationDataReader), {})(calibration)
-    with atomic_path(int8_path) as temporary:
-        quantize(fp32_path, temporary, reader, "minmax", dynamic_shapes=True)
-        int8_accuracy = string_accuracy(predict_strings(onnx_predict(temporary), strips), texts)
-        gate = {"method": "minmax", "samples": samples, "strings": len(strips), "fp32_accuracy": fp32_accuracy,
-                "int8_accuracy": int8_accuracy, "max_drop": MAX_STRING_DROP, "passed": fp32_accuracy - int8_accuracy <= MAX_STRING_DROP}
-        if not gate["passed"]:
-            model_index.remove(int8_path)
-            raise EdgeDigitsError(f"{NAME}: INT8 strings exact {int8_accuracy:.2%} is more than 0.5 point under fp32's "
-                                  f"{fp32_accuracy:.2%}; no INT8 file written")
-        rewrite_metadata(temporary, {"precision": "int8", "held_out_string_accuracy": f"{int8_accuracy:.4f}"})
-    speed = {precision: strip_latency(path) for precision, path in (("fp32", fp32_path), ("int8", int8_path))}
-    model_index.refresh_entry(fp32_path, latency_ms_5_digits=speed["fp32"])
-    model_index.add_entry(models_dir, model_index.describe(int8_path, name=NAME, kind=SEQ_KIND, precision="int8",
-                                                           held_out_string_accuracy=int8_accuracy, gate=gate,
-                                                           latency_ms_5_digits=speed["int8"], faster_here=speed["int8"] < speed["fp32"]))
-    return {"gate": gate, "latency_ms": speed, "sizes": {p.name: p.stat().st_size for p in (fp32_path, int8_path)}}
+    feeds = [{SEQ_INPUT_NAME: batch_strips(calibration[i : i + 32])} for i in range(0, len(calibration), 32)]
+    return quantize_behind_gate(models_dir, NAME, SEQ_KIND, feeds, lambda path: string_accuracy(predict_strings(onnx_predict(path), strips), texts),
+                                "strings exact", MAX_STRING_DROP, strip_latency, "latency_ms_5_digits")
 
 
 def strip_latency(path: Path, repeats: int = 100) -> float:
