@@ -36,7 +36,7 @@ RUN_CONFIDENCE = 0.9  # ... and does unless the digit model reads it at least th
 LONG_RUN_ASPECT = 2.2  # wider than this many heights, it always does
 DIGIT_PITCH = 0.7  # ... and about one digit per this many heights of its width
 SEQUENCE_ASPECT = 0.75  # boxes wider than this many times their height are also read by the sequence model ...
-RUN_TRUST = 0.7  # ... and become its digits when each is read at least this share as surely as the digit model read the box
+RUN_TRUST = 1.0  # ... and become its digits when each is read more surely than this times the digit model's reading of the box
 
 
 @dataclass(frozen=True)
@@ -130,8 +130,8 @@ class Reader:
 
     def read_runs(self, segments, digits: list[Digit], gaps: list[bool]) -> tuple[list[Digit], list[bool]]:
         """Read every box that may hold touching digits (wider than SEQUENCE_ASPECT times its height) with the
-        sequence model. Where it reads two digits or more (each at least RUN_TRUST as surely as the digit model
-        read the whole box, and the digit model reading each piece as the same digit: a wide 0 is not "60"),
+        sequence model. Where it reads two digits or more (each more surely than the digit model read the whole
+        box, and the digit model reading each piece as the same digit: a wide 0 is not "60"),
         or the box is surely a run (`run_length` > 1), the box's one entry becomes one per digit read.
         Each digit's piece of the run reaches halfway to its neighbours' CTC columns; the digit model reads
         the piece too, and the digit is the most likely under both models (their probabilities multiplied).
