@@ -133,15 +133,15 @@ def test_a_batch_goes_on_past_every_bad_input(model_path, bad_inputs, monkeypatc
 
     unreadable = tmp_path / "locked.jpg"
     unreadable.write_bytes(b"\xff\xd8")
-    real_read_bytes = Path.read_bytes
 
-    def read_bytes(self):  # root can read any file, so permission trouble is simulated
-        if self == unreadable:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_read_bytes(self)
+    def locked_open(path, *args, **kwargs):  # root can read any file, so permission trouble is simulated
+        if Path(path) == unreadable:
+            raise PermissionError(13, "Permission denied", str(path))
+        return open(path, *args, **kwargs)
 
-    monkeypatch.setattr(inputs.Path, "read_bytes", read_bytes)
-    result = invoke("read", "--model", model_path, "--format", "jsonl", bad_inputs, bad_inputs / "no-images",
+    monkeypatch.setattr(inputs, "open", locked_open, raising=False)
+    result = invoke("read", "--model", model_path, "--mask", "threshold", "--sequence", "none", "--format", "jsonl",
+                    bad_inputs, bad_inputs / "no-images",
                     unreadable, bad_inputs / "absent.png", SAMPLES / "2017.jpg")
     records = [json.loads(line) for line in result.stdout.splitlines()]
     by_name = {Path(r["source"]).name: r for r in records}
@@ -246,3 +246,63 @@ def test_eval_pages_on_a_small_field_set(model_path, mnist, tmp_path):
 def test_eval_pages_without_ground_truth(model_path, tmp_path):
     result = invoke("eval", model_path, "--pages", tmp_path)
     assert result.exit_code == 1 and "truth.jsonl: no ground truth" in result.output
+
+
+# --- Special files and CSV (one record per input, output a program can parse) --------------------------
+
+
+def read_in_thread(reader, item, seconds: float = 20):
+    """`read_one` in a thread, so that a read that blocks fails the test instead of hanging it."""
+    import threading
+
+    from edgedigits.runtime.batch import read_one
+
+    result = []
+    worker = threading.Thread(target=lambda: result.append(read_one(reader, item)), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert result, f"reading {item.source} blocked for {seconds} s"
+    return result[0]
+
+
+def test_special_files_get_an_error_record_and_are_never_opened(reader, tmp_path):
+    import os
+
+    from edgedigits.runtime.inputs import Input
+
+    zero = tmp_path / "x.jpg"
+    zero.symlink_to("/dev/zero")
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    for path in (zero, fifo):
+        (item,) = expand([str(path)])
+        record = read_in_thread(reader, item)
+        assert record.error == "not a regular file (a device, a FIFO or a socket): give an image file", path
+    record = read_in_thread(reader, Input("folder", tmp_path))
+    assert record.error == "is a folder, not an image"
+
+
+def test_files_over_the_byte_limit_are_refused_unread(reader, tmp_path, monkeypatch):
+    import edgedigits.runtime.inputs as inputs
+    from edgedigits.runtime.inputs import Input
+
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + bytes(5000))
+    monkeypatch.setattr(inputs, "MAX_FILE_BYTES", 4000)
+    record = read_in_thread(reader, Input(str(big), big))
+    assert record.error == "file is 0 MB, over the 0 MB limit for one image: downscale or recompress it first"
+
+
+def test_csv_rows_survive_newlines_and_never_start_a_formula():
+    import csv
+    import io
+
+    from edgedigits.runtime.batch import CSV_COLUMNS, Record, format_record
+
+    names = ["a\nb.jpg", "c\rd.jpg", '=HYPERLINK("http://x").jpg', "+1.jpg", "-2.jpg", "@3.jpg", "plain.jpg"]
+    lines = [",".join(CSV_COLUMNS)] + [format_record(Record(name, ["12"], error=None), "csv") for name in names]
+    rows = list(csv.reader(io.StringIO("\n".join(lines) + "\n")))
+    assert len(rows) == 1 + len(names) and all(len(row) == len(CSV_COLUMNS) for row in rows)
+    assert [row[0] for row in rows[1:3]] == ["a\nb.jpg", "c\rd.jpg"]
+    assert [row[0] for row in rows[3:7]] == ["'=HYPERLINK(\"http://x\").jpg", "'+1.jpg", "'-2.jpg", "'@3.jpg"]
+    assert rows[7][0] == "plain.jpg" and rows[7][1] == "12"

@@ -103,13 +103,24 @@ def format_record(record: Record, output_format: str) -> str:
     if output_format == "csv":
         buffer = io.StringIO()
         confidences = [d.confidence for d in record.digits]
-        csv.writer(buffer, lineterminator="").writerow([
-            record.source, LINE_SEPARATOR.join(record.lines), len(record.digits),
-            f"{min(confidences):.4f}" if confidences else "", record.error or ""])
-        return buffer.getvalue()
+        # The default line terminator makes the writer quote fields holding a newline or a carriage return (a file
+        # name may); the row's own terminator is then dropped, as every format returns one line without its newline.
+        csv.writer(buffer).writerow([
+            spreadsheet_safe(record.source), spreadsheet_safe(LINE_SEPARATOR.join(record.lines)), len(record.digits),
+            f"{min(confidences):.4f}" if confidences else "", spreadsheet_safe(record.error or "")])
+        return buffer.getvalue().removesuffix("\r\n")
     if record.error:
         return f"{record.source}: error: {record.error}"
     return f"{record.source}: {LINE_SEPARATOR.join(record.lines)}"
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(field: str) -> str:
+    """A CSV field a spreadsheet shows as text: one that starts like a formula (=, +, -, @, tab, carriage return)
+    gets a leading apostrophe, the usual defence against formula injection (OWASP)."""
+    return "'" + field if field.startswith(FORMULA_STARTS) else field
 
 
 class Progress:

@@ -9,6 +9,8 @@ is refused without ever allocating its 2.7 GB of pixels.
 from __future__ import annotations
 
 import glob
+import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from edgedigits.errors import EdgeDigitsError
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".gif"}
 MAX_PIXELS = 50_000_000  # 50 MP: larger than any phone photo; a page scanned at 600 dpi is about 35 MP
 MIN_SIDE = 8  # pixels; nothing smaller can hold a readable digit
+MAX_FILE_BYTES = 200_000_000  # 200 MB: a 50 MP photo is about 25 MB as JPEG and 150 MB as an uncompressed TIFF
 
 
 class ImageError(EdgeDigitsError):
@@ -108,12 +111,26 @@ def decode(data: bytes) -> np.ndarray:
 
 
 def read_file(path: Path) -> bytes:
+    """The file's bytes, once it is known to be a regular file (links followed) of at most MAX_FILE_BYTES: a
+    device (/dev/zero), a FIFO or a socket is never opened, so it can neither fill memory nor block."""
     try:
-        return path.read_bytes()
-    except IsADirectoryError:
-        raise ImageError("is a folder, not an image") from None
+        status = os.stat(path)
+        if stat.S_ISDIR(status.st_mode):
+            raise ImageError("is a folder, not an image")
+        if not stat.S_ISREG(status.st_mode):
+            raise ImageError("not a regular file (a device, a FIFO or a socket): give an image file")
+        if status.st_size > MAX_FILE_BYTES:
+            raise ImageError(f"file is {status.st_size / 1e6:.0f} MB, over the {MAX_FILE_BYTES / 1e6:.0f} MB limit "
+                             "for one image: downscale or recompress it first")
+        with open(path, "rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)  # a file that grew since stat is still read no further
+    except ImageError:
+        raise
     except OSError as error:
         raise ImageError(f"cannot read: {error.strerror or error}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError(f"file is over the {MAX_FILE_BYTES / 1e6:.0f} MB limit for one image: downscale or recompress it first")
+    return data
 
 
 def load_image(path: Path) -> np.ndarray:
