@@ -162,3 +162,20 @@ def test_tiny_sequence_model_goes_through_every_stage(tmp_path, monkeypatch):
     mask = np.zeros((40, 120), np.uint8)
     mask[5:35, 10:110] = 255
     assert isinstance(model.read([mask])[0], Decoded)
+
+
+def test_a_box_without_ink_is_dropped_not_fatal(tmp_path, monkeypatch):
+    """A box whose own ink is gone (its crop is empty) is skipped; the rest of the page still reads."""
+    import edgedigits.runtime.reader as reader_module
+    from conftest import write_linear_onnx
+    from edgedigits.runtime import Reader
+    from edgedigits.runtime.segment import Box, Segments
+
+    mask = np.zeros((100, 200), np.uint8)
+    labels = np.zeros((50, 100), np.int32)
+    mask[20:60, 20:30] = 255
+    labels[10:30, 10:15] = 1
+    boxes = [Box(20, 20, 10, 40, (1,), 0), Box(100, 20, 30, 40, (2,), 0)]  # label 2 has no pixels
+    monkeypatch.setattr(reader_module, "segment", lambda image, ink=None: Segments(mask, labels, boxes, 1.0, [False, False]))
+    reading = Reader(write_linear_onnx(tmp_path / "linear.onnx"), device="cpu").read(np.zeros((100, 200), np.uint8))
+    assert len(reading.digits) == 1 and reading.digits[0].box[0] == 20

@@ -111,7 +111,12 @@ class Reader:
         ink = self.ink_model.ink_map(image) if self.ink_model is not None else None
         masked = time.perf_counter()
         segments = segment(image, ink=ink)
-        inputs = np.stack([normalize_digit(segments.crop(box)) for box in segments.boxes]) if segments.boxes else None
+        crops = [segments.crop(box) for box in segments.boxes]
+        if not all(crop.any() for crop in crops):  # a box whose own ink is gone (rare): nothing to read in it
+            keep = [i for i, crop in enumerate(crops) if crop.any()]
+            segments.boxes, segments.gaps = [segments.boxes[i] for i in keep], [segments.gaps[i] for i in keep]
+            crops = [crops[i] for i in keep]
+        inputs = np.stack([normalize_digit(crop) for crop in crops]) if crops else None
         segmented = time.perf_counter()
         timings = {"ink": (masked - start) * 1e3, "segment": (segmented - masked) * 1e3}
         if inputs is None:
@@ -145,7 +150,9 @@ class Reader:
         runs = {}  # candidates read as two digits or more, or surely runs: (decoded, pieces, digit model on pieces)
         for index, read in decoded.items():
             if read.digits and (len(read.digits) > 1 or run_length(digits[index].box, digits[index].confidence) > 1):
-                runs[index] = (read, run_pieces(read, crops[index].shape[1]))
+                cuts = run_pieces(read, crops[index].shape[1])
+                if all(crops[index][:, a:b].any() for a, b in cuts):  # a piece without ink: not a reading to trust
+                    runs[index] = (read, cuts)
         if not runs:
             return digits, gaps
         pieces = [normalize_digit(crops[index][:, a:b]) for index, (_, cuts) in runs.items() for a, b in cuts]
