@@ -71,3 +71,29 @@ def test_sha256_is_checked_against_the_index(tmp_path):
     write_linear_onnx(path, seed=1)  # changed after it was indexed
     with pytest.raises(EdgeDigitsError, match="sha256 differs from its entry"):
         open_model(path)
+
+
+def test_images_of_any_pixel_type_become_uint8():
+    from edgedigits.runtime.segment import to_gray, to_uint8
+
+    gray = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    assert np.array_equal(to_uint8(gray.astype(np.uint16) * 257), gray)
+    assert np.array_equal(to_uint8(gray.astype(np.float32) / 255), gray)  # float: 1.0 is white (EXR, HDR, PFM)
+    assert to_uint8(np.float32([[-1.0, 2.5, np.nan]])).tolist() == [[0, 255, 0]]  # clipped, NaN is black
+    assert to_uint8(np.int16([[-5, 32767]])).tolist() == [[0, 255]]
+    assert to_gray(np.zeros((16, 16, 1), np.float64)).dtype == np.uint8
+    for bad in ([[1, 2], [3, 4]], np.zeros((5, 0, 3), np.uint8), np.zeros((4, 4), np.complex64)):
+        with pytest.raises(ValueError):
+            to_uint8(bad)
+
+
+def test_a_reader_error_is_a_record_not_a_traceback(tmp_path, monkeypatch):
+    """Whatever the pixels, a batch gets one record per input."""
+    import edgedigits.runtime.batch as batch
+    from conftest import write_linear_onnx
+    from edgedigits.runtime import Reader
+    from edgedigits.runtime.inputs import Input
+
+    monkeypatch.setattr(batch, "load_image", lambda path: np.zeros((16, 16), np.complex64))
+    record = batch.read_one(Reader(write_linear_onnx(tmp_path / "linear.onnx"), device="cpu"), Input("odd.tif", tmp_path / "odd.tif"))
+    assert record.error == "cannot read this image: expected an integer or float image, got complex64"

@@ -62,6 +62,8 @@ def read_one(reader: Reader, item: Input, save_dir: Path | None = None) -> Recor
         return Record(item.source, error=str(error))
     except cv2.error as error:  # an image OpenCV decoded but cannot process; rare, and never fatal to a batch
         return Record(item.source, error=f"OpenCV failed on this image: {str(error).strip().splitlines()[-1]}")
+    except ValueError as error:  # pixels the reader cannot take (an odd shape or type): one record, the batch goes on
+        return Record(item.source, error=f"cannot read this image: {error}")
     return Record(item.source, reading.lines, reading.digits)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from edgedigits.contract import INK_INPUT_NAME, INK_LONG_SIDE, INK_MULTIPLE, INK_OUTPUT_NAME
 from edgedigits.errors import EdgeDigitsError
+from edgedigits.runtime.segment import to_uint8
 from edgedigits.runtime.session import OpenModel
 
 
@@ -31,6 +32,9 @@ def ink_input_size(height: int, width: int, long_side: int = INK_LONG_SIDE) -> t
 def to_photo(image: np.ndarray, long_side: int = INK_LONG_SIDE) -> tuple[np.ndarray, tuple[int, int]]:
     """The network's input [1, H, W, 3] for a BGR or gray uint8 image, and the (h, w) of the photo inside
     the padding. Shrinking averages (INTER_AREA), the padding repeats the edge pixels."""
+    image = to_uint8(image)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     elif image.shape[2] == 4:

@@ -113,12 +113,26 @@ class Segments:
 # --- Pixels --------------------------------------------------------------------------------
 
 
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """BGR, BGRA or gray, uint8 or uint16 -> gray uint8."""
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Pixels as uint8: 16-bit images keep their top 8 bits, signed ones their non-negative range; float images
+    (OpenEXR, Radiance HDR, PFM: 1.0 is white) are scaled by 255 and clipped."""
+    if not isinstance(image, np.ndarray) or image.size == 0:
+        raise ValueError(f"expected a non-empty image array, got {type(image).__name__} {getattr(image, 'shape', '')}")
+    if image.dtype == np.uint8:
+        return image
     if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 or uint16 image, got {image.dtype}")
+        return (image >> 8).astype(np.uint8)
+    if np.issubdtype(image.dtype, np.signedinteger):
+        top = np.iinfo(image.dtype).max
+        return (np.clip(image, 0, top).astype(np.float64) * (255 / top)).astype(np.uint8)
+    if np.issubdtype(image.dtype, np.floating):
+        return np.clip(np.nan_to_num(image.astype(np.float32)) * 255, 0, 255).astype(np.uint8)
+    raise ValueError(f"expected an integer or float image, got {image.dtype}")
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """BGR, BGRA or gray, any integer or float pixels (`to_uint8`) -> gray uint8."""
+    image = to_uint8(image)
     if image.ndim == 2:
         return image
     if image.ndim == 3 and image.shape[2] == 1:
