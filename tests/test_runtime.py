@@ -97,3 +97,18 @@ def test_a_reader_error_is_a_record_not_a_traceback(tmp_path, monkeypatch):
     monkeypatch.setattr(batch, "load_image", lambda path: np.zeros((16, 16), np.complex64))
     record = batch.read_one(Reader(write_linear_onnx(tmp_path / "linear.onnx"), device="cpu"), Input("odd.tif", tmp_path / "odd.tif"))
     assert record.error == "cannot read this image: expected an integer or float image, got complex64"
+
+
+def test_jpeg_trailers_are_fine_truncation_is_not_and_fill_bytes_are_parsed():
+    import cv2
+
+    from edgedigits.runtime.inputs import ImageError, decode, image_size, jpeg_complete
+
+    image = np.full((64, 96, 3), 200, np.uint8)
+    image[20:40, 30:60] = 20
+    data = cv2.imencode(".jpg", image)[1].tobytes()
+    assert decode(data + b"MotionPhoto_Data" + bytes(5000)).shape == (64, 96, 3)  # a phone's trailer after EOI
+    with pytest.raises(ImageError, match="truncated JPEG"):
+        decode(data[: len(data) - 40])
+    assert not jpeg_complete(data[:200])
+    assert image_size(data[:2] + b"\xff\xff" + data[2:]) == (96, 64)  # fill bytes before a marker are legal

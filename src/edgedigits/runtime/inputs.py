@@ -61,21 +61,49 @@ def expand(arguments: list[str]) -> list[Input]:
 # --- Headers: the size of an image without decoding it ---------------------------------------------
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+def _jpeg_segments(data: bytes):
+    """(marker, position of its 0xFF, payload length) of each marker segment before the first scan, parsed as the
+    standard has it: any number of 0xFF fill bytes before a marker, standalone markers (SOI, TEM, RSTn) without a
+    length, every other segment with its big-endian length; the first SOS segment ends the walk."""
     position = 2
-    while position + 9 < len(data):
+    while position + 1 < len(data):
         if data[position] != 0xFF:
-            return None
+            return  # not a marker where one must be: a damaged file
+        while position + 1 < len(data) and data[position + 1] == 0xFF:
+            position += 1  # fill bytes
+        if position + 1 >= len(data):
+            return
         marker = data[position + 1]
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            yield marker, position, 0
             position += 2
             continue
+        if position + 4 > len(data):
+            return
         length = struct.unpack(">H", data[position + 2 : position + 4])[0]
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
+        yield marker, position, length
+        if marker == 0xDA:
+            return
+        position += 2 + length
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    for marker, position, _ in _jpeg_segments(data):
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and position + 9 <= len(data):  # start of frame
             height, width = struct.unpack(">HH", data[position + 5 : position + 9])
             return width, height
-        position += 2 + length
     return None
+
+
+def jpeg_complete(data: bytes) -> bool:
+    """Whether a JPEG's end-of-image marker is where it belongs: after its first scan (bytes after it, such as
+    the trailers phones append, do not matter; an EOI inside an EXIF thumbnail, before the scan, does not count)."""
+    for marker, position, length in _jpeg_segments(data):
+        if marker == 0xDA:
+            return data.find(b"\xff\xd9", position + 2 + length) != -1
+        if marker == 0xD9:
+            return False
+    return False
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
@@ -100,7 +128,7 @@ def decode(data: bytes) -> np.ndarray:
     if size and size[0] * size[1] > MAX_PIXELS:
         raise ImageError(f"image is {size[0]}x{size[1]} pixels ({size[0] * size[1] / 1e6:.0f} MP), over the "
                          f"{MAX_PIXELS / 1e6:.0f} MP limit: downscale it first")
-    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-64:]:
+    if data[:2] == b"\xff\xd8" and not jpeg_complete(data):
         raise ImageError("truncated JPEG (no end-of-image marker): the file is incomplete")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
