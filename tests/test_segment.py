@@ -144,3 +144,18 @@ def test_hairline_strokes_are_thickened():
 def test_an_empty_crop_is_refused():
     with pytest.raises(ValueError, match="no ink"):
         normalize_digit(np.zeros((30, 30), np.uint8))
+
+
+def test_a_page_of_thousands_of_specks_is_segmented_in_bounded_time():
+    """A crafted grid of 78x30 ink specks once kept segmentation busy for minutes (joining pieces restarted its
+    pairwise search after every join). Budget: 10 s, where it takes a fraction of a second."""
+    import time
+
+    page = np.full((720, 1280), 230, np.uint8)
+    for row in range(30):
+        for column in range(78):
+            page[10 + row * 23 : 17 + row * 23, 8 + column * 16 : 13 + column * 16] = 20
+    start = time.perf_counter()
+    segments = S.segment(page)
+    assert time.perf_counter() - start < 10
+    assert len(segments.boxes) <= S.MAX_COMPONENTS

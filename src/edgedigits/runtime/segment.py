@@ -17,7 +17,6 @@ Usage:
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field, replace
 from statistics import median
 
@@ -30,6 +29,7 @@ BACKGROUND_WINDOW = 7  # ... over windows of this many (shrunk) pixels: wider th
 MIN_CONTRAST = 16  # ink must stand this far (of 255) above the local background
 NOISE_SIGMAS = 5.0  # ... and this many noise deviations above it
 MIN_SPECK_AREA = 20  # pixels; smaller components are dirt
+MAX_COMPONENTS = 1000  # components kept per page (the largest): more is texture, and would only cost time
 RULED_LINE_FRACTION = 1 / 6  # near-horizontal strokes longer than this share of the width are ruled or grid lines
 VERTICAL_LINE_FRACTION = 1 / 3  # near-vertical ones longer than this share of the height: grid lines, margins, sheet edges
 MAX_LINE_ANGLE = 12.0  # degrees: lines turned further than this (a page turned that far) are not looked for
@@ -289,6 +289,8 @@ def find_components(mask: np.ndarray) -> tuple[np.ndarray, list[Box]]:
     # A "1" fills its box too, but is thin; and a small digit (under MIN_BLOT_HEIGHT) fills it once labelled at half size.
     blot = (area > MAX_BLOB_FILL * w * h) & (w > 0.5 * h) & (w < 2 * h) & (2 * h >= MIN_BLOT_HEIGHT)
     keep = np.flatnonzero((4 * area >= MIN_SPECK_AREA) & ~page_edge & ~blot)
+    if keep.size > MAX_COMPONENTS:  # a texture of thousands of pieces, not writing: its largest pieces are enough
+        keep = np.sort(keep[np.argsort(area[keep])[-MAX_COMPONENTS:]])
     boxes = [Box(2 * int(x[i]), 2 * int(y[i]), 2 * int(w[i]), 2 * int(h[i]), (int(i) + 1,)) for i in keep]
     return labels, boxes
 
@@ -434,20 +436,32 @@ def join_pieces(boxes: list[Box]) -> list[Box]:
     if len(boxes) < 2:
         return boxes
     typical = typical_height(boxes)
-    boxes = sorted(boxes, key=lambda b: b.h, reverse=True)
-    merged = True
-    while merged:
-        merged = False
-        for i, j in itertools.combinations(range(len(boxes)), 2):
-            first, second = boxes[i], boxes[j]
-            overlap_x = min(first.right, second.right) - max(first.x, second.x)
-            union = first.union(second)
-            if (min(first.h, second.h) < 0.8 * typical and overlap_x > 0.3 * min(first.w, second.w)
-                    and union.h <= 1.25 * typical and union.w <= 1.25 * max(first.w, second.w)):
-                boxes[i] = union
-                del boxes[j]
-                merged = True
-                break
+
+    def belong_together(first: Box, second: Box) -> bool:
+        overlap_x = min(first.right, second.right) - max(first.x, second.x)
+        union = first.union(second)
+        return (min(first.h, second.h) < 0.8 * typical and overlap_x > 0.3 * min(first.w, second.w)
+                and union.h <= 1.25 * typical and union.w <= 1.25 * max(first.w, second.w))
+
+    # Sweep left to right: only boxes that overlap sideways can join, so each box meets its few neighbours
+    # instead of every other box (a page of thousands of specks stays fast); passes repeat while joins happen.
+    joined = True
+    while joined:
+        joined = False
+        boxes = sorted(boxes, key=lambda b: (b.x, -b.h))
+        taken = [False] * len(boxes)
+        result = []
+        for i, current in enumerate(boxes):
+            if taken[i]:
+                continue
+            for j in range(i + 1, len(boxes)):
+                if boxes[j].x >= current.right:
+                    break
+                if not taken[j] and belong_together(current, boxes[j]):
+                    current = current.union(boxes[j])
+                    taken[j] = joined = True
+            result.append(current)
+        boxes = result
     return boxes
 
 
