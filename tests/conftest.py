@@ -18,21 +18,25 @@ def mnist():
     return load_mnist()
 
 
-def write_linear_onnx(path: Path, input_shape=(None, 28, 28, 1), input_name=INPUT_NAME, seed=0) -> Path:
-    """A small real ONNX classifier built without TensorFlow: flatten -> matmul -> softmax."""
+def write_linear_onnx(path: Path, input_shape=(None, 28, 28, 1), input_name=INPUT_NAME, seed=0, input_type=None) -> Path:
+    """A small real ONNX classifier built without TensorFlow: flatten -> matmul -> softmax (an int first axis of
+    `input_shape` fixes the batch; another `input_type`, e.g. TensorProto.DOUBLE, is cast to float inside)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     features = int(np.prod(input_shape[1:]))
     weights = np.random.default_rng(seed).normal(size=(features, 10)).astype(np.float32)
+    cast = [helper.make_node("Cast", [input_name], ["as_float"], to=TensorProto.FLOAT)] if input_type else []
     graph = helper.make_graph(
         [
-            helper.make_node("Flatten", [input_name], ["flat"], axis=1),
+            *cast,
+            helper.make_node("Flatten", ["as_float" if input_type else input_name], ["flat"], axis=1),
             helper.make_node("MatMul", ["flat", "weights"], ["logits"]),
             helper.make_node("Softmax", ["logits"], [OUTPUT_NAME], axis=1),
         ],
         "linear",
-        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", *input_shape[1:]])],
+        [helper.make_tensor_value_info(input_name, input_type or TensorProto.FLOAT,
+                                       [input_shape[0] if input_shape[0] is not None else "N", *input_shape[1:]])],
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", 10])],
         initializer=[numpy_helper.from_array(weights, "weights")],
     )

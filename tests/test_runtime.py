@@ -112,3 +112,28 @@ def test_jpeg_trailers_are_fine_truncation_is_not_and_fill_bytes_are_parsed():
         decode(data[: len(data) - 40])
     assert not jpeg_complete(data[:200])
     assert image_size(data[:2] + b"\xff\xff" + data[2:]) == (96, 64)  # fill bytes before a marker are legal
+
+
+def test_models_with_another_input_type_or_a_fixed_batch_are_refused_on_opening(tmp_path):
+    from onnx import TensorProto
+
+    from conftest import write_linear_onnx
+    from edgedigits.runtime.session import open_model
+
+    doubles = write_linear_onnx(tmp_path / "doubles.onnx", input_type=TensorProto.DOUBLE)
+    with pytest.raises(EdgeDigitsError, match="its input 'image' is tensor\\(double\\), expected tensor\\(float\\)"):
+        open_model(doubles, device="cpu")
+    fixed = write_linear_onnx(tmp_path / "fixed.onnx", input_shape=(1, 28, 28, 1))
+    with pytest.raises(EdgeDigitsError, match="its batch size is fixed at 1; export it with a dynamic batch axis"):
+        open_model(fixed, device="cpu")
+
+
+def test_save_folder_problems_are_one_line(tmp_path):
+    from edgedigits.runtime.batch import prepare_save_dir
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(EdgeDigitsError, match="a file is in the way"):
+        prepare_save_dir(blocker)
+    with pytest.raises(EdgeDigitsError, match="cannot create this folder"):
+        prepare_save_dir(blocker / "below")

@@ -77,14 +77,29 @@ def save_annotated(image, reading, unsure_below: float, save_dir: Path, path: Pa
     ok, encoded = cv2.imencode(".jpg", annotate(image, reading, unsure_below, caption=reading.text.replace("\n", LINE_SEPARATOR)))
     if not ok:
         raise EdgeDigitsError(f"could not encode the annotated copy for {path}")
-    write_bytes_atomic(target, encoded.tobytes())
+    try:
+        write_bytes_atomic(target, encoded.tobytes())
+    except OSError as error:
+        raise EdgeDigitsError(f"could not write the annotated copy {target} ({error.strerror or error})") from None
+
+
+def prepare_save_dir(save_dir: Path) -> None:
+    """Create the folder for annotated copies, or say in one line why it cannot be written to."""
+    try:
+        save_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise EdgeDigitsError(f"--save {save_dir}: a file is in the way; give a folder") from None
+    except OSError as error:
+        raise EdgeDigitsError(f"--save {save_dir}: cannot create this folder ({error.strerror or error})") from None
+    if not os.access(save_dir, os.W_OK | os.X_OK):
+        raise EdgeDigitsError(f"--save {save_dir}: this folder is not writable; give another one")
 
 
 def read_all(reader: Reader, inputs: Iterable[Input], save_dir: Path | None = None, workers: int | None = None) -> Iterator[Record]:
     """Records in input order; up to 2 x `workers` images in flight at once."""
     workers = workers or min(4, os.cpu_count() or 1)
     if save_dir is not None:
-        save_dir.mkdir(parents=True, exist_ok=True)
+        prepare_save_dir(save_dir)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: collections.deque = collections.deque()
         for item in inputs:

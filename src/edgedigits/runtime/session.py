@@ -69,6 +69,11 @@ def check_contract(session, path: Path) -> None:
     if len(inputs) != 1 or inputs[0].name != INPUT_NAME or list(inputs[0].shape[1:]) != list(INPUT_SHAPE):
         found = ", ".join(f"'{i.name}' {i.shape}" for i in inputs)
         raise EdgeDigitsError(f"{path}: not an edgedigits model: it takes {found}, expected {expected}")
+    if inputs[0].type != "tensor(float)":
+        raise EdgeDigitsError(f"{path}: its input '{INPUT_NAME}' is {inputs[0].type}, expected tensor(float) (float32 pixels in [0, 1])")
+    if isinstance(inputs[0].shape[0], int):
+        raise EdgeDigitsError(f"{path}: its batch size is fixed at {inputs[0].shape[0]}; export it with a dynamic batch axis "
+                              "(edgedigits export does)")
     if not any(o.name == OUTPUT_NAME and list(o.shape[1:]) == [NUM_CLASSES] for o in outputs):
         found = ", ".join(f"'{o.name}' {o.shape}" for o in outputs)
         raise EdgeDigitsError(f"{path}: not an edgedigits model: it gives {found}, expected {expected}")
