@@ -188,13 +188,32 @@ def test_text_and_csv_formats(model_path):
     assert table.exit_code == 1
 
 
-def test_save_writes_annotated_copies(model_path, tmp_path):
-    result = invoke("read", "--model", model_path, "--save", tmp_path / "out", SAMPLES / "2017.jpg", SAMPLES / "board.jpg")
+def test_save_writes_annotated_copies(model_path, tmp_path, monkeypatch):
+    monkeypatch.chdir(SAMPLES.parent)
+    out = tmp_path / "out"
+    result = invoke("read", "--model", model_path, "--save", out, "--format", "jsonl", "samples/2017.jpg", "samples/board.jpg")
     assert result.exit_code == 0
-    saved = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert saved == ["2017.read.jpg", "board.read.jpg"]
-    annotated = cv2.imread(str(tmp_path / "out" / "2017.read.jpg"))
+    saved = sorted(str(p.relative_to(out)) for p in out.rglob("*.jpg"))
+    assert saved == ["samples/2017.jpg.read.jpg", "samples/board.jpg.read.jpg"]
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert records[0]["annotated"] == str(out / "samples" / "2017.jpg.read.jpg")
+    annotated = cv2.imread(records[0]["annotated"])
     assert annotated.shape == cv2.imread(str(SAMPLES / "2017.jpg")).shape
+
+
+def test_save_never_loses_a_copy_to_a_name_clash(model_path, tmp_path, monkeypatch):
+    """Same file names in different folders, and a re-run: one copy per input, replaced, never numbered."""
+    image = cv2.imread(str(SAMPLES / "2017.jpg"))
+    for folder in ("a", "b", "c/d"):
+        (tmp_path / folder).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / folder / "x.jpg"), image)
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        result = invoke("read", "--model", model_path, "--save", "out", "a/x.jpg", "b/x.jpg", "c/d/x.jpg", str(tmp_path / "a" / "x.jpg"))
+        assert result.exit_code == 0
+    saved = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.jpg"))
+    absolute = str((tmp_path / "a" / "x.jpg.read.jpg").relative_to(tmp_path.anchor))
+    assert saved == sorted(["a/x.jpg.read.jpg", "b/x.jpg.read.jpg", "c/d/x.jpg.read.jpg", absolute])
 
 
 def test_unknown_format():

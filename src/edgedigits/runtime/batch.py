@@ -40,47 +40,57 @@ class Record:
     lines: list[str] = field(default_factory=list)
     digits: list[Digit] = field(default_factory=list)
     error: str | None = None
+    annotated: str | None = None  # with --save: where the annotated copy went
 
     @property
     def text(self) -> str:
         return "\n".join(self.lines)
 
     def as_dict(self) -> dict:
-        return {"source": self.source, "text": self.text, "lines": self.lines,
-                "digits": [d.as_dict() for d in self.digits], "error": self.error}
+        record = {"source": self.source, "text": self.text, "lines": self.lines,
+                  "digits": [d.as_dict() for d in self.digits], "error": self.error}
+        return record | ({"annotated": self.annotated} if self.annotated else {})
 
 
 def read_one(reader: Reader, item: Input, save_dir: Path | None = None) -> Record:
     if item.error:
         return Record(item.source, error=item.error)
+    annotated = None
     try:
         image = load_image(item.path)
         reading = reader.read(image)
         if save_dir is not None:
-            save_annotated(image, reading, reader.unsure_below, save_dir, item.path)
+            annotated = str(save_annotated(image, reading, reader.unsure_below, save_dir, item.path))
     except EdgeDigitsError as error:
         return Record(item.source, error=str(error))
     except cv2.error as error:  # an image OpenCV decoded but cannot process; rare, and never fatal to a batch
         return Record(item.source, error=f"OpenCV failed on this image: {str(error).strip().splitlines()[-1]}")
     except ValueError as error:  # pixels the reader cannot take (an odd shape or type): one record, the batch goes on
         return Record(item.source, error=f"cannot read this image: {error}")
-    return Record(item.source, reading.lines, reading.digits)
+    return Record(item.source, reading.lines, reading.digits, annotated=annotated)
 
 
-def save_annotated(image, reading, unsure_below: float, save_dir: Path, path: Path) -> None:
-    """Write `<save_dir>/<stem>.read.jpg`, the digits drawn on the image (a number added on a name clash)."""
-    target = save_dir / f"{path.stem}.read.jpg"
-    counter = 1
-    while target.exists():
-        counter += 1
-        target = save_dir / f"{path.stem}.read-{counter}.jpg"
+def annotated_path(save_dir: Path, path: Path) -> Path:
+    """Where the annotated copy of `path` goes: its path as given, mirrored under `save_dir` (an absolute path
+    without its root, `..` as `_up_`), named NAME.read.jpg after the whole file name. Two inputs never share a
+    target, and a re-run replaces the copies it made before."""
+    parts = ["_up_" if part == ".." else part for part in Path(path).parts[len(Path(path).anchor) > 0 :] if part != "."]
+    relative = Path(*parts) if parts else Path(Path(path).name)
+    return save_dir / relative.parent / f"{relative.name}.read.jpg"
+
+
+def save_annotated(image, reading, unsure_below: float, save_dir: Path, path: Path) -> Path:
+    """Write the digits drawn on the image to `annotated_path(save_dir, path)` (replaced whole); return it."""
+    target = annotated_path(save_dir, path)
     ok, encoded = cv2.imencode(".jpg", annotate(image, reading, unsure_below, caption=reading.text.replace("\n", LINE_SEPARATOR)))
     if not ok:
         raise EdgeDigitsError(f"could not encode the annotated copy for {path}")
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(target, encoded.tobytes())
     except OSError as error:
         raise EdgeDigitsError(f"could not write the annotated copy {target} ({error.strerror or error})") from None
+    return target
 
 
 def prepare_save_dir(save_dir: Path) -> None:
