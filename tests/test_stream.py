@@ -110,3 +110,11 @@ def test_live_sources_drop_stale_frames():
     assert received == sorted(received) and len(set(received)) == len(received)
     assert len(received) < 100  # most frames were dropped, not queued
     assert received[-1] == 199  # the reader kept up with the newest, down to the last frame
+
+
+def test_a_sink_that_got_no_frame_leaves_no_file(tmp_path):
+    from edgedigits.runtime.stream import VideoSink
+
+    sink = VideoSink(tmp_path / "out.mp4", 25.0)
+    assert sink.close() is False
+    assert list(tmp_path.iterdir()) == []

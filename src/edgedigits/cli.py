@@ -352,7 +352,7 @@ def stream(
             minutes, seconds = divmod(update.seconds, 60)
             typer.echo(f"{int(minutes):02d}:{seconds:05.2f}  frame {update.frame:>5}  {update.text.replace(chr(10), ' / ') or '-'}")
     if save:
-        typer.echo(f"wrote {save}", err=True)
+        typer.echo(f"wrote {save}" if save.is_file() else f"no frame could be read, so {save} was not written", err=True)
 
 
 @app.command()

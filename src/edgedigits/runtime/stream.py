@@ -154,11 +154,14 @@ class VideoSink:
                 raise EdgeDigitsError(f"{self.path}: OpenCV cannot write this video format; use a .mp4 or .avi name")
         self.writer.write(image)
 
-    def close(self) -> None:
-        if self.writer is not None:
+    def close(self) -> bool:
+        """Finish the file; False when no frame was ever written (then no file is left, not even an empty one)."""
+        written = self.writer is not None
+        if written:
             self.writer.release()
             os.replace(self.temporary, self.path)
         self.temporary.unlink(missing_ok=True)
+        return written
 
 
 def run_stream(reader: Reader, source: str, show: bool = False, save: Path | None = None,
