@@ -137,3 +137,32 @@ def test_save_folder_problems_are_one_line(tmp_path):
         prepare_save_dir(blocker)
     with pytest.raises(EdgeDigitsError, match="cannot create this folder"):
         prepare_save_dir(blocker / "below")
+
+
+@pytest.mark.parametrize("index", ["", "{not json", '{"models": 3}', '{"models": [{"file": "linear.onnx"}]}',
+                                   '{"models": [{"file": "linear.onnx", "sha256": "00", "test_accuracy": "high"}]}'])
+def test_an_index_that_cannot_be_read_fails_closed(tmp_path, index):
+    from conftest import write_linear_onnx
+    from edgedigits.runtime.session import open_model
+
+    path = write_linear_onnx(tmp_path / "linear.onnx")
+    (tmp_path / "index.json").write_text(index)
+    with pytest.raises(EdgeDigitsError, match="not a readable model index"):
+        open_model(path, device="cpu")
+    with pytest.raises(EdgeDigitsError, match="not a readable model index"):
+        model_index.default_model(tmp_path)
+
+
+@pytest.mark.parametrize("temperature", ["nan", "0", "-1", "warm", "inf"])
+def test_a_temperature_that_is_not_a_positive_number_is_refused(tmp_path, temperature):
+    import onnx
+
+    from conftest import write_linear_onnx
+    from edgedigits.runtime import Reader
+
+    path = write_linear_onnx(tmp_path / "linear.onnx")
+    proto = onnx.load(path)
+    onnx.helper.set_model_props(proto, {"temperature": temperature})
+    onnx.save(proto, path)
+    with pytest.raises(EdgeDigitsError, match=f"its temperature metadata is '{temperature}', not a positive number"):
+        Reader(path, device="cpu")

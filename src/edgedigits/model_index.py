@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from edgedigits.errors import EdgeDigitsError
 from edgedigits.files import sha256_file, write_json_atomic
 
 INDEX_NAME = "index.json"
@@ -19,12 +20,26 @@ def index_path(models_dir: Path) -> Path:
 
 
 def read_entries(models_dir: Path) -> list[dict]:
-    """The index's entries; an index that is missing or unreadable counts as empty."""
-    try:
-        entries = json.loads(index_path(models_dir).read_text())["models"]
-    except (OSError, ValueError, KeyError, TypeError):
+    """The index's entries; a missing index has none. An index that is there but cannot be trusted (not JSON,
+    not a list of entries, an entry without a file name and sha256, a number that is not a number) is an error:
+    the integrity check must never pass because the index could not be read."""
+    path = index_path(models_dir)
+    if not path.exists():
         return []
-    return [entry for entry in entries if isinstance(entry, dict) and "file" in entry]
+    try:
+        entries = json.loads(path.read_text())["models"]
+        if not isinstance(entries, list):
+            raise TypeError("'models' is not a list")
+        for entry in entries:
+            if not (isinstance(entry, dict) and isinstance(entry.get("file"), str) and isinstance(entry.get("sha256"), str)):
+                raise TypeError(f"an entry without a file name and sha256: {str(entry)[:80]}")
+            for key in ("test_accuracy", "size_bytes"):
+                if key in entry and (isinstance(entry[key], bool) or not isinstance(entry[key], (int, float))):
+                    raise TypeError(f"{entry['file']}: {key} is not a number")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise EdgeDigitsError(f"{path}: not a readable model index ({error}); export the models again "
+                              "(edgedigits export), or delete it to use models without verifying them") from None
+    return entries
 
 
 def entry_for(model_path: Path) -> dict | None:

@@ -14,6 +14,7 @@ confidence, text.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -61,6 +62,20 @@ class Reading:
         return "\n".join(self.lines)
 
 
+def model_temperature(model: Model) -> float:
+    """The model's calibrated temperature from its metadata: a positive finite number, or the model is refused
+    (a NaN there would put NaN confidences into the records)."""
+    text = model.metadata.get("temperature", "1.0")
+    try:
+        temperature = float(text)
+    except ValueError:
+        temperature = float("nan")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise EdgeDigitsError(f"{model.path}: its temperature metadata is {text!r}, not a positive number; "
+                              "calibrate it again (edgedigits calibrate)")
+    return temperature
+
+
 def run_length(box: tuple[int, int, int, int], confidence: float = 0.0) -> int:
     """How many digits a box holds: 1, or for touching digits (which one digit classifier cannot read) its
     width in digit pitches, at least 2. A box is a run when it is wider than LONG_RUN_ASPECT times its
@@ -104,7 +119,7 @@ class Reader:
         if not 0 <= unsure_below <= 1:
             raise EdgeDigitsError(f"the unsure threshold is a probability, got {unsure_below}")
         self.unsure_below = unsure_below
-        self.temperature = float(self.model.metadata.get("temperature", 1.0))
+        self.temperature = model_temperature(self.model)
 
     def read(self, image: np.ndarray) -> Reading:
         start = time.perf_counter()
