@@ -118,3 +118,16 @@ def test_a_sink_that_got_no_frame_leaves_no_file(tmp_path):
     sink = VideoSink(tmp_path / "out.mp4", 25.0)
     assert sink.close() is False
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_save_never_replaces_the_file_it_was_pointed_at(tmp_path):
+    from edgedigits.errors import EdgeDigitsError
+    from edgedigits.runtime.stream import VideoSink
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    with pytest.raises(EdgeDigitsError, match="not a video name"):
+        VideoSink(notes, 25.0)
+    with pytest.raises(EdgeDigitsError, match="cannot write there"):
+        VideoSink(notes / "out.mp4", 25.0)  # through a file
+    assert notes.read_text() == "my notes" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

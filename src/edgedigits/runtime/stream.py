@@ -138,20 +138,30 @@ class Update:
                 "digits": [d.as_dict() for d in self.reading.digits]}
 
 
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
+
+
 class VideoSink:
     """An annotated video written to a temporary file and renamed into place on `close`."""
 
     def __init__(self, path: Path, fps: float):
+        if path.suffix.lower() not in VIDEO_SUFFIXES:
+            raise EdgeDigitsError(f"--save {path}: not a video name; use a .mp4 or .avi name (nothing was written)")
         self.path, self.fps = path, fps if fps and fps > 0 else 25.0
-        self.temporary = temporary_beside(path)
+        try:
+            self.temporary = temporary_beside(path)
+        except OSError as error:
+            raise EdgeDigitsError(f"--save {path}: cannot write there ({error.strerror or error})") from None
         self.writer: cv2.VideoWriter | None = None
 
     def write(self, image: np.ndarray) -> None:
         if self.writer is None:
-            self.writer = cv2.VideoWriter(str(self.temporary), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
-                                          (image.shape[1], image.shape[0]))
-            if not self.writer.isOpened():
+            writer = cv2.VideoWriter(str(self.temporary), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
+                                     (image.shape[1], image.shape[0]))
+            if not writer.isOpened():  # never kept: a failed writer must not replace anything on close
+                writer.release()
                 raise EdgeDigitsError(f"{self.path}: OpenCV cannot write this video format; use a .mp4 or .avi name")
+            self.writer = writer
         self.writer.write(image)
 
     def close(self) -> bool:
@@ -171,7 +181,11 @@ def run_stream(reader: Reader, source: str, show: bool = False, save: Path | Non
         raise EdgeDigitsError("--show needs OpenCV with a GUI, and this one is headless: "
                               "pip install opencv-python (instead of opencv-python-headless), or drop --show")
     capture = open_capture(source)
-    sink = VideoSink(save, capture.get(cv2.CAP_PROP_FPS)) if save else None
+    try:
+        sink = VideoSink(save, capture.get(cv2.CAP_PROP_FPS)) if save else None
+    except EdgeDigitsError:
+        capture.release()
+        raise
     frames = live_frames(capture) if is_live(source) else file_frames(capture)
     smoother, shown = Smoother(window), None
     rate = collections.deque(maxlen=30)
