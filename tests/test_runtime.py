@@ -166,3 +166,43 @@ def test_a_temperature_that_is_not_a_positive_number_is_refused(tmp_path, temper
     onnx.save(proto, path)
     with pytest.raises(EdgeDigitsError, match=f"its temperature metadata is '{temperature}', not a positive number"):
         Reader(path, device="cpu")
+
+
+def decompression_bombs() -> dict[str, bytes]:
+    """Small files whose headers declare images far over the pixel limit (made here, a few hundred bytes each)."""
+    import struct
+
+    import cv2
+
+    small = np.full((37, 53, 3), 128, np.uint8)
+    webp = b"RIFF" + struct.pack("<I", 22) + b"WEBP" + b"VP8X" + struct.pack("<I", 10) + bytes(4)
+    webp += (16000 - 1).to_bytes(3, "little") + (16000 - 1).to_bytes(3, "little")
+    tiff = bytearray(cv2.imencode(".tiff", small)[1].tobytes())
+    (offset,) = struct.unpack("<I", tiff[4:8])
+    (count,) = struct.unpack("<H", tiff[offset : offset + 2])
+    for index in range(count):
+        at = offset + 2 + 12 * index
+        tag, kind = struct.unpack("<HH", tiff[at : at + 4])
+        if tag in (256, 257):
+            tiff[at + 8 : at + 12] = struct.pack("<H", 20000) + bytes(2) if kind == 3 else struct.pack("<I", 20000)
+    jpeg = bytearray(cv2.imencode(".jpg", small)[1].tobytes())
+    frame = jpeg.find(b"\xff\xc0")
+    jpeg[frame + 5 : frame + 9] = struct.pack(">HH", 16000, 16000)
+    jpeg = bytes(jpeg[:2]) + b"\xff" + bytes(jpeg[2:])  # a legal fill byte before the first marker
+    return {"webp": webp, "tiff": bytes(tiff), "pgm": b"P5\n20000 20000\n255\n" + bytes(64), "jpeg": jpeg}
+
+
+@pytest.mark.parametrize("kind", ["webp", "tiff", "pgm", "jpeg"])
+def test_decompression_bombs_are_refused_from_their_headers(kind):
+    from edgedigits.runtime.inputs import ImageError, decode
+
+    with pytest.raises(ImageError, match="over the 50 MP limit: downscale it first"):
+        decode(decompression_bombs()[kind])
+
+
+def test_opencv_itself_is_held_to_the_pixel_limit():
+    import os
+
+    import edgedigits  # noqa: F401  (sets the limit before cv2 is imported)
+
+    assert int(os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"]) == 50_000_000

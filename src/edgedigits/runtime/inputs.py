@@ -106,8 +106,51 @@ def jpeg_complete(data: bytes) -> bool:
     return False
 
 
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:  # extended: the canvas size, 24 bits each, minus one
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    if chunk == b"VP8L" and len(data) >= 25:  # lossless: 14 bits each, minus one, after a signature byte
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 " and len(data) >= 30:  # lossy: 14 bits each after the frame tag and start code
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    return None
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    order = "<" if data[:2] == b"II" else ">"
+    (offset,) = struct.unpack(order + "I", data[4:8])
+    if offset + 2 > len(data):
+        return None
+    (count,) = struct.unpack(order + "H", data[offset : offset + 2])
+    size = {}
+    for index in range(min(count, 512)):
+        entry = data[offset + 2 + 12 * index : offset + 14 + 12 * index]
+        if len(entry) < 12:
+            break
+        tag, kind = struct.unpack(order + "HH", entry[:4])
+        if tag in (256, 257):  # ImageWidth, ImageLength: SHORT or LONG
+            size[tag] = struct.unpack(order + ("H" if kind == 3 else "I"), entry[8:10] if kind == 3 else entry[8:12])[0]
+    return (size[256], size[257]) if len(size) == 2 else None
+
+
+def _pnm_size(data: bytes) -> tuple[int, int] | None:
+    fields = []
+    for line in data[2:200].splitlines():
+        fields += line.split(b"#")[0].split()
+        if len(fields) >= 2:
+            break
+    try:
+        return int(fields[0]), int(fields[1])
+    except (IndexError, ValueError):
+        return None
+
+
 def image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG, JPEG, GIF or BMP header; None for other formats."""
+    """(width, height) from a PNG, JPEG, GIF, BMP, WebP, TIFF or PNM header; None for other formats (OpenCV's
+    own pixel limit, set in `edgedigits/__init__.py`, still stops those)."""
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
         return struct.unpack(">II", data[16:24])
     if data[:2] == b"\xff\xd8":
@@ -117,6 +160,12 @@ def image_size(data: bytes) -> tuple[int, int] | None:
     if data[:2] == b"BM" and len(data) >= 26:
         width, height = struct.unpack("<ii", data[18:26])
         return abs(width), abs(height)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_size(data)
+    if data[:4] in (b"II*\x00", b"MM\x00*") and len(data) >= 8:
+        return _tiff_size(data)
+    if data[:1] == b"P" and data[1:2] in b"123456" and len(data) > 3 and data[2:3].isspace():
+        return _pnm_size(data)
     return None
 
 
@@ -132,7 +181,8 @@ def decode(data: bytes) -> np.ndarray:
         raise ImageError("truncated JPEG (no end-of-image marker): the file is incomplete")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise ImageError("not an image OpenCV can decode (a damaged file, or not an image at all)")
+        raise ImageError(f"not an image OpenCV can decode (a damaged file, not an image at all, or an image over "
+                         f"the {MAX_PIXELS / 1e6:.0f} MP limit in a format whose size is not checked first)")
     if min(image.shape[:2]) < MIN_SIDE:
         raise ImageError(f"image is {image.shape[1]}x{image.shape[0]} pixels: too small to hold a digit")
     return image
