@@ -100,9 +100,8 @@ class Segments:
         """The digit's own ink (uint8 0/255) inside its box; other components are blanked."""
         window = self.mask[box.y : box.bottom, box.x : box.right]
         labels = self.labels[box.y // 2 : (box.bottom + 1) // 2, box.x // 2 : (box.right + 1) // 2]
-        member = cv2.compare(labels, box.labels[0], cv2.CMP_EQ)
-        for label in box.labels[1:]:
-            member |= cv2.compare(labels, label, cv2.CMP_EQ)
+        # numpy, not cv2.compare: OpenCV takes a Python number for a 4-element array when the window is tiny
+        member = np.isin(labels, box.labels).astype(np.uint8) * 255
         member = cv2.resize(member, (member.shape[1] * 2, member.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
         return cv2.bitwise_and(window, member[: window.shape[0], : window.shape[1]])
 
@@ -340,7 +339,7 @@ def writing_surface(strength: np.ndarray) -> np.ndarray | None:
     """
     small = cv2.resize(strength, (max(1, strength.shape[1] // BACKGROUND_SHRINK), max(1, strength.shape[0] // BACKGROUND_SHRINK)),
                        interpolation=cv2.INTER_AREA)
-    smooth = cv2.compare(small, SURFACE_MAX_STRENGTH, cv2.CMP_LE)
+    smooth = (small <= SURFACE_MAX_STRENGTH).astype(np.uint8) * 255
     smooth = cv2.morphologyEx(smooth, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
     if cv2.countNonZero(smooth) > 0.97 * smooth.size:
         return None
