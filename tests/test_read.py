@@ -325,3 +325,43 @@ def test_csv_rows_survive_newlines_and_never_start_a_formula():
     assert [row[0] for row in rows[1:3]] == ["a\nb.jpg", "c\rd.jpg"]
     assert [row[0] for row in rows[3:7]] == ["'=HYPERLINK(\"http://x\").jpg", "'+1.jpg", "'-2.jpg", "'@3.jpg"]
     assert rows[7][0] == "plain.jpg" and rows[7][1] == "12"
+
+
+def test_one_record_per_input_in_order_whatever_the_inputs(model_path, tmp_path):
+    """Every kind of bad input the audits found, among good photos: exactly one record each, in the order given."""
+    import os
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_runtime import decompression_bombs
+
+    photo = cv2.imread(str(SAMPLES / "2017.jpg"))
+    inputs = []
+
+    def add(name: str, data: bytes | None = None) -> None:
+        path = tmp_path / name
+        if data is not None:
+            path.write_bytes(data)
+        inputs.append(path)
+
+    add("good-1.jpg", cv2.imencode(".jpg", photo)[1].tobytes())
+    for kind, data in decompression_bombs().items():
+        add(f"bomb.{kind}", data)
+    add("float.tiff", cv2.imencode(".tiff", photo.astype(np.float32) / 255)[1].tobytes())
+    add("sixteen.png", cv2.imencode(".png", photo.astype(np.uint16) * 257)[1].tobytes())
+    add("trailer.jpg", cv2.imencode(".jpg", photo)[1].tobytes() + b"MotionPhoto" * 100)
+    (tmp_path / "zero.jpg").symlink_to("/dev/zero")
+    add("zero.jpg")
+    os.mkfifo(tmp_path / "fifo.jpg")
+    add("fifo.jpg")
+    add("text.png", b"not an image at all")
+    add("good-2.png", cv2.imencode(".png", photo)[1].tobytes())
+    result = invoke("read", "--model", model_path, "--mask", "threshold", "--sequence", "none", "--format", "jsonl", *inputs)
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["source"] for r in records] == [str(p) for p in inputs]
+    by_name = {Path(r["source"]).name: r for r in records}
+    for name in ("good-1.jpg", "good-2.png", "float.tiff", "sixteen.png", "trailer.jpg"):
+        assert by_name[name]["error"] is None, (name, by_name[name]["error"])
+    for name in ("bomb.webp", "bomb.tiff", "bomb.pgm", "bomb.jpeg", "zero.jpg", "fifo.jpg", "text.png"):
+        assert by_name[name]["error"], name
+    assert result.exit_code == 1 and "Traceback" not in result.output
