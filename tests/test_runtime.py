@@ -206,3 +206,37 @@ def test_opencv_itself_is_held_to_the_pixel_limit():
     import edgedigits  # noqa: F401  (sets the limit before cv2 is imported)
 
     assert int(os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"]) == 50_000_000
+
+
+def test_unreadable_subfolders_are_reported_not_skipped(tmp_path, monkeypatch):
+    import os
+
+    from edgedigits.runtime.inputs import expand
+
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "a.jpg").write_bytes(b"x")
+    (tmp_path / "locked").mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path):  # root reads every folder, so a permission problem is simulated
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    items = expand([str(tmp_path)])
+    assert [i.source for i in items if not i.error] == [str(tmp_path / "ok" / "a.jpg")]
+    assert [(i.source, i.error) for i in items if i.error] == [(str(tmp_path / "locked"), "cannot read this folder: Permission denied")]
+
+
+def test_names_that_are_not_utf8_are_written_escaped():
+    import json
+
+    from edgedigits.runtime.batch import Record, format_record
+
+    name = b"caf\xe9.jpg".decode("utf-8", "surrogateescape")  # as Python lists such a file
+    for output_format in ("text", "csv", "jsonl"):
+        line = format_record(Record(name, ["12"]), output_format)
+        line.encode("utf-8")  # strict UTF-8 output takes it
+    assert format_record(Record(name, ["12"]), "text") == "caf\\xe9.jpg: 12"
+    assert json.loads(format_record(Record(name, ["12"]), "jsonl"))["source"] == name

@@ -133,12 +133,18 @@ def format_record(record: Record, output_format: str) -> str:
         # The default line terminator makes the writer quote fields holding a newline or a carriage return (a file
         # name may); the row's own terminator is then dropped, as every format returns one line without its newline.
         csv.writer(buffer).writerow([
-            spreadsheet_safe(record.source), spreadsheet_safe(LINE_SEPARATOR.join(record.lines)), len(record.digits),
+            spreadsheet_safe(printable(record.source)), spreadsheet_safe(LINE_SEPARATOR.join(record.lines)), len(record.digits),
             f"{min(confidences):.4f}" if confidences else "", spreadsheet_safe(record.error or "")])
         return buffer.getvalue().removesuffix("\r\n")
     if record.error:
-        return f"{record.source}: error: {record.error}"
-    return f"{record.source}: {LINE_SEPARATOR.join(record.lines)}"
+        return f"{printable(record.source)}: error: {record.error}"
+    return f"{printable(record.source)}: {LINE_SEPARATOR.join(record.lines)}"
+
+
+def printable(name: str) -> str:
+    """A file name as text any UTF-8 output takes: bytes that were not UTF-8 (kept by Python as surrogates)
+    are written as backslash escapes, e.g. `caf\\xe9.jpg`. (JSONL escapes them itself.)"""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -45,8 +45,11 @@ def expand(arguments: list[str]) -> list[Input]:
     for argument in arguments:
         path = Path(argument)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-            inputs += [Input(str(p), p) for p in found] or [Input(argument, error=f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")]
+            found, unreadable = scan_folder(path)
+            inputs += [Input(str(p), p) for p in found]
+            inputs += [Input(str(folder), error=f"cannot read this folder: {reason}") for folder, reason in unreadable]
+            if not found and not unreadable:
+                inputs.append(Input(argument, error=f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder"))
         elif path.exists() or path.is_symlink():
             inputs.append(Input(argument, path))
         elif glob.has_magic(argument):
@@ -56,6 +59,20 @@ def expand(arguments: list[str]) -> list[Input]:
         else:
             inputs.append(Input(argument, error="no such file or folder"))
     return inputs
+
+
+def scan_folder(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Image files under `folder` (recursively, sorted), and the subfolders that could not be read, with why."""
+    found, unreadable = [], []
+
+    def report(error: OSError) -> None:
+        unreadable.append((Path(error.filename), error.strerror or str(error)))
+
+    for root, folders, files in os.walk(folder, onerror=report):
+        folders.sort()
+        found += [Path(root) / name for name in files
+                  if Path(name).suffix.lower() in IMAGE_SUFFIXES and (Path(root) / name).is_file()]
+    return sorted(found), unreadable
 
 
 # --- Headers: the size of an image without decoding it ---------------------------------------------
