@@ -10,6 +10,9 @@ import os
 # format whose header the runtime does not parse still cannot decode into gigabytes. 50 MP, as
 # `edgedigits.runtime.inputs.MAX_PIXELS`; a value the user set is kept.
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(50_000_000))
+# OpenCV's own warnings (a TIFF tag it skips, a frame FFmpeg drops) would interleave with the records on stderr;
+# every problem that matters to a user becomes that input's error record instead.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
 from edgedigits.errors import EdgeDigitsError  # noqa: E402
 
