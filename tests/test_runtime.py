@@ -240,3 +240,16 @@ def test_names_that_are_not_utf8_are_written_escaped():
         line.encode("utf-8")  # strict UTF-8 output takes it
     assert format_record(Record(name, ["12"]), "text") == "caf\\xe9.jpg: 12"
     assert json.loads(format_record(Record(name, ["12"]), "jsonl"))["source"] == name
+
+
+def test_any_failure_inside_the_reader_is_still_one_record(tmp_path, monkeypatch):
+    import edgedigits.runtime.batch as batch
+    from conftest import write_linear_onnx
+    from edgedigits.runtime import Reader
+    from edgedigits.runtime.inputs import Input
+
+    reader = Reader(write_linear_onnx(tmp_path / "linear.onnx"), device="cpu")
+    monkeypatch.setattr(batch, "load_image", lambda path: np.zeros((32, 32), np.uint8))
+    monkeypatch.setattr(reader, "read", lambda image: (_ for _ in ()).throw(RuntimeError("session failed\nmore")))
+    record = batch.read_one(reader, Input("x.jpg", tmp_path / "x.jpg"))
+    assert record.error == "reading failed: RuntimeError: session failed"

@@ -67,6 +67,9 @@ def read_one(reader: Reader, item: Input, save_dir: Path | None = None) -> Recor
         return Record(item.source, error=f"OpenCV failed on this image: {str(error).strip().splitlines()[-1]}")
     except ValueError as error:  # pixels the reader cannot take (an odd shape or type): one record, the batch goes on
         return Record(item.source, error=f"cannot read this image: {error}")
+    except Exception as error:  # noqa: BLE001  anything else (onnxruntime, memory): still one record, and the batch goes on
+        first_line = (str(error).strip().splitlines() or [""])[0][:200]
+        return Record(item.source, error=f"reading failed: {type(error).__name__}: {first_line}")
     return Record(item.source, reading.lines, reading.digits, annotated=annotated)
 
 
