@@ -110,10 +110,11 @@ def quantize_behind_gate(models_dir: Path, name: str, kind: str, feeds: list[dic
             raise EdgeDigitsError(f"{name}: INT8 {measure} {int8_score:.3f} is more than {max_drop:g} under fp32's "
                                   f"{fp32_score:.3f}; no INT8 file written")
         rewrite_metadata(temporary, {"precision": "int8", measure.replace(" ", "_"): f"{int8_score:.4f}"})
+    # Indexed before it is timed: opening a file checks it against its entry, and an older entry is stale now.
+    model_index.add_entry(models_dir, model_index.describe(int8_path, name=name, kind=kind, precision="int8", gate=gate))
     speed = {precision: latency(path) for precision, path in (("fp32", fp32_path), ("int8", int8_path))}
     model_index.refresh_entry(fp32_path, **{latency_key: speed["fp32"]})
-    model_index.add_entry(models_dir, model_index.describe(int8_path, name=name, kind=kind, precision="int8", gate=gate,
-                                                           **{latency_key: speed["int8"]}, faster_here=speed["int8"] < speed["fp32"]))
+    model_index.refresh_entry(int8_path, **{latency_key: speed["int8"]}, faster_here=speed["int8"] < speed["fp32"])
     return {"gate": gate, "latency_ms": speed, "sizes": {p.name: p.stat().st_size for p in (fp32_path, int8_path)}}
 
 

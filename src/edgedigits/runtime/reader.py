@@ -36,6 +36,7 @@ RUN_ASPECT = 1.6  # a box wider than this many times its height may hold touchin
 RUN_CONFIDENCE = 0.9  # ... and does unless the digit model reads it at least this surely;
 LONG_RUN_ASPECT = 2.2  # wider than this many heights, it always does
 DIGIT_PITCH = 0.7  # ... and about one digit per this many heights of its width
+NARROWEST_PIECE = 0.38  # a run's piece narrower than this many heights holds no digit but a 1 (a 0's inner loop is no 6)
 SEQUENCE_ASPECT = 0.75  # boxes wider than this many times their height are also read by the sequence model ...
 RUN_TRUST = 1.0  # ... and become its digits when each is read more surely than this times the digit model's reading of the box
 
@@ -176,6 +177,8 @@ class Reader:
         for index, (read, cuts, piece_probabilities) in list(runs.items()):
             digit = digits[index]
             agree = all(int(p.argmax()) == value for p, value in zip(piece_probabilities, read.digits))
+            height = segments.boxes[index].h
+            agree &= all(b - a >= NARROWEST_PIECE * height for (a, b), value in zip(cuts, read.digits) if value != 1)
             if not (run_length(digit.box, digit.confidence) > 1 or (agree and min(read.confidences) > RUN_TRUST * digit.confidence)):
                 del runs[index]  # one digit after all: the digit model's reading of the whole box stays
         new_digits, new_gaps = [], []
