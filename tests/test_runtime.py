@@ -253,3 +253,27 @@ def test_any_failure_inside_the_reader_is_still_one_record(tmp_path, monkeypatch
     monkeypatch.setattr(reader, "read", lambda image: (_ for _ in ()).throw(RuntimeError("session failed\nmore")))
     record = batch.read_one(reader, Input("x.jpg", tmp_path / "x.jpg"))
     assert record.error == "reading failed: RuntimeError: session failed"
+
+
+def test_opencv_warnings_stay_off_stderr(tmp_path):
+    """A TIFF with a tag libtiff does not know: OpenCV warns about it, but not between our records."""
+    import struct
+    import subprocess
+    import sys
+
+    import cv2
+
+    data = bytearray(cv2.imencode(".tiff", np.full((40, 40), 200, np.uint8))[1].tobytes())
+    (offset,) = struct.unpack("<I", data[4:8])
+    (count,) = struct.unpack("<H", data[offset : offset + 2])
+    last = offset + 2 + 12 * (count - 1)
+    data[last : last + 2] = struct.pack("<H", 65000)  # the last tag becomes an unknown private one
+    path = tmp_path / "odd.tiff"
+    path.write_bytes(bytes(data))
+    program = f"import edgedigits, cv2; assert cv2.imread({str(path)!r}) is not None"
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OPENCV_LOG_LEVEL"}
+    quiet = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, env=env)
+    assert quiet.returncode == 0 and "TIFF" not in quiet.stderr
+    loud = subprocess.run([sys.executable, "-c", program.replace("edgedigits, ", "")], capture_output=True, text=True,
+                          env=env | {"OPENCV_LOG_LEVEL": "WARNING"})
+    assert "Unknown field with tag 65000" in loud.stderr  # the warning is real: it is only kept off
