@@ -131,3 +131,36 @@ def test_a_failed_save_never_replaces_the_file_it_was_pointed_at(tmp_path):
     with pytest.raises(EdgeDigitsError, match="cannot write there"):
         VideoSink(notes / "out.mp4", 25.0)  # through a file
     assert notes.read_text() == "my notes" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_sigterm_finishes_the_video_and_leaves_no_temporary(tiny_models, tmp_path):
+    """SIGTERM mid-stream: the annotated video is finished and renamed into place (the rule for Ctrl-C too: a
+    partial video that OpenCV closed properly is a valid video), and no hidden .partial file is left."""
+    import signal
+    import subprocess
+    import sys
+
+    long_video = tmp_path / "long.avi"
+    frame = cv2.resize(cv2.imread(str(SAMPLES / "2017.jpg")), (320, 240))
+    writer = cv2.VideoWriter(str(long_video), cv2.VideoWriter_fourcc(*"MJPG"), 25, (320, 240))
+    for _ in range(3000):
+        writer.write(frame)
+    writer.release()
+    out = tmp_path / "out" / "annotated.mp4"
+    process = subprocess.Popen([sys.executable, "-m", "edgedigits", "stream", str(long_video), "--model",
+                                str(tiny_models[0] / "mlp.onnx"), "--mask", "threshold", "--sequence", "none", "--save", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    def written() -> int:  # bytes of the temporary video so far
+        sizes = [p.stat().st_size for p in out.parent.glob(".*.partial*") if p.exists()] if out.parent.exists() else []
+        return max(sizes, default=0)
+
+    while time.time() < deadline and written() < 50_000:  # wait until some frames are written
+        assert process.poll() is None, process.stderr.read()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    assert list(out.parent.glob(".*partial*")) == []
+    capture = cv2.VideoCapture(str(out))
+    assert capture.read()[0]  # a valid video of the frames read before the signal
+    capture.release()

@@ -345,12 +345,16 @@ def stream(
     if output_format not in ("text", "jsonl"):
         raise EdgeDigitsError(f"unknown format '{output_format}'; use text or jsonl")
     reader = open_reader(model, device, threads, unsure, mask, sequence)
-    for update in run_stream(reader, source, show=show, save=save, window=smooth):
-        if output_format == "jsonl":
-            typer.echo(json.dumps(update.as_dict()))
-        else:
-            minutes, seconds = divmod(update.seconds, 60)
-            typer.echo(f"{int(minutes):02d}:{seconds:05.2f}  frame {update.frame:>5}  {update.text.replace(chr(10), ' / ') or '-'}")
+    updates = run_stream(reader, source, show=show, save=save, window=smooth)
+    try:
+        for update in updates:
+            if output_format == "jsonl":
+                typer.echo(json.dumps(update.as_dict()))
+            else:
+                minutes, seconds = divmod(update.seconds, 60)
+                typer.echo(f"{int(minutes):02d}:{seconds:05.2f}  frame {update.frame:>5}  {update.text.replace(chr(10), ' / ') or '-'}")
+    finally:
+        updates.close()  # however the loop ends (Ctrl-C, SIGTERM between two frames), the video is finished now
     if save:
         typer.echo(f"wrote {save}" if save.is_file() else f"no frame could be read, so {save} was not written", err=True)
 
@@ -371,5 +375,15 @@ def bench(
     typer.echo(f"wrote {json_path} and {chart_path}", err=True)
 
 
+def terminate(signal_number, frame) -> None:
+    """SIGTERM ends the command the way Ctrl-C does: `finally` blocks run, so temporaries are removed and an
+    annotated video being written is finished (a valid video of the frames read so far) before it replaces
+    the target."""
+    raise SystemExit(128 + signal_number)
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, terminate)
     app(prog_name="edgedigits")
