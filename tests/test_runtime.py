@@ -277,3 +277,24 @@ def test_opencv_warnings_stay_off_stderr(tmp_path):
     loud = subprocess.run([sys.executable, "-c", program.replace("edgedigits, ", "")], capture_output=True, text=True,
                           env=env | {"OPENCV_LOG_LEVEL": "WARNING"})
     assert "Unknown field with tag 65000" in loud.stderr  # the warning is real: it is only kept off
+
+
+def test_a_page_of_noise_reads_as_nothing(tmp_path):
+    from conftest import write_linear_onnx
+    from edgedigits.runtime import Reader
+    from edgedigits.runtime.reader import MAX_CANDIDATES
+
+    rng = np.random.default_rng(0)
+    noise = np.full((720, 1280), 200, np.uint8)
+    chance = rng.random(noise.shape)
+    noise[chance < 0.05], noise[chance > 0.95] = 0, 255  # salt and pepper: once read as hundreds of digits
+    specks = np.full((720, 1280), 230, np.uint8)
+    for row in range(30):
+        for column in range(78):
+            specks[10 + row * 23 : 17 + row * 23, 8 + column * 16 : 13 + column * 16] = 20
+    reader = Reader(write_linear_onnx(tmp_path / "linear.onnx"), device="cpu")
+    for page in (noise, specks):
+        assert reader.read(page).digits == []
+    few = np.full((200, 400), 230, np.uint8)
+    few[50:150, 100:110] = few[50:150, 200:210] = 20  # two strokes are still read
+    assert len(reader.read(few).digits) == 2 <= MAX_CANDIDATES

@@ -32,6 +32,10 @@ from edgedigits.runtime.session import Model, open_model
 
 UNSURE_BELOW = 0.5  # calibrated probability under which a digit shows as "?"
 UNSURE_MARK = "?"
+# A page with more digit candidates than this is noise, stripes or texture and reads as nothing. The field sets'
+# pages hold at most 21 digits; a phone photo of a full sheet of numbers in 6 mm squares would hold about 1,350,
+# so such a sheet must be read in parts.
+MAX_CANDIDATES = 500
 RUN_ASPECT = 1.6  # a box wider than this many times its height may hold touching digits (wide MNIST 2s reach it) ...
 RUN_CONFIDENCE = 0.9  # ... and does unless the digit model reads it at least this surely;
 LONG_RUN_ASPECT = 2.2  # wider than this many heights, it always does
@@ -127,6 +131,8 @@ class Reader:
         ink = self.ink_model.ink_map(image) if self.ink_model is not None else None
         masked = time.perf_counter()
         segments = segment(image, ink=ink)
+        if len(segments.boxes) > MAX_CANDIDATES:  # noise, stripes, texture: not a page of writing
+            return Reading([], [], {"ink": (masked - start) * 1e3, "segment": (time.perf_counter() - masked) * 1e3, "infer": 0.0})
         crops = [segments.crop(box) for box in segments.boxes]
         if not all(crop.any() for crop in crops):  # a box whose own ink is gone (rare): nothing to read in it
             keep = [i for i, crop in enumerate(crops) if crop.any()]
