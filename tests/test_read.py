@@ -365,3 +365,21 @@ def test_one_record_per_input_in_order_whatever_the_inputs(model_path, tmp_path)
     for name in ("bomb.webp", "bomb.tiff", "bomb.pgm", "bomb.jpeg", "zero.jpg", "fifo.jpg", "text.png"):
         assert by_name[name]["error"], name
     assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+def test_big_jpegs_are_decoded_smaller_and_boxes_stay_in_the_files_pixels(reader, tmp_path):
+    from edgedigits.runtime.batch import read_one
+    from edgedigits.runtime.inputs import Input, decode_for_reading
+
+    photo = cv2.imread(str(SAMPLES / "2017.jpg"))
+    big = cv2.resize(photo, (2560, 1920), interpolation=cv2.INTER_CUBIC)
+    data = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+    image, scale = decode_for_reading(data)
+    assert image.shape == (960, 1280, 3) and scale == 2.0  # 1/2 keeps the 1,280 px long side segmentation uses
+    assert decode_for_reading(cv2.imencode(".jpg", photo)[1].tobytes())[1] == 1.0  # small photos are decoded whole
+    (tmp_path / "big.jpg").write_bytes(data)
+    record = read_one(reader, Input("big.jpg", tmp_path / "big.jpg"))
+    small = reader.read(photo)
+    assert record.text == small.text == "2017"
+    for mine, theirs in zip(record.digits, small.digits):  # the same boxes, 4x: in the big file's pixels
+        assert all(abs(a - 4 * b) <= 12 for a, b in zip(mine.box, theirs.box))

@@ -94,7 +94,7 @@ def test_a_reader_error_is_a_record_not_a_traceback(tmp_path, monkeypatch):
     from edgedigits.runtime import Reader
     from edgedigits.runtime.inputs import Input
 
-    monkeypatch.setattr(batch, "load_image", lambda path: np.zeros((16, 16), np.complex64))
+    monkeypatch.setattr(batch, "load_for_reading", lambda path: (np.zeros((16, 16), np.complex64), 1.0))
     record = batch.read_one(Reader(write_linear_onnx(tmp_path / "linear.onnx"), device="cpu"), Input("odd.tif", tmp_path / "odd.tif"))
     assert record.error == "cannot read this image: expected an integer or float image, got complex64"
 
@@ -249,7 +249,7 @@ def test_any_failure_inside_the_reader_is_still_one_record(tmp_path, monkeypatch
     from edgedigits.runtime.inputs import Input
 
     reader = Reader(write_linear_onnx(tmp_path / "linear.onnx"), device="cpu")
-    monkeypatch.setattr(batch, "load_image", lambda path: np.zeros((32, 32), np.uint8))
+    monkeypatch.setattr(batch, "load_for_reading", lambda path: (np.zeros((32, 32), np.uint8), 1.0))
     monkeypatch.setattr(reader, "read", lambda image: (_ for _ in ()).throw(RuntimeError("session failed\nmore")))
     record = batch.read_one(reader, Input("x.jpg", tmp_path / "x.jpg"))
     assert record.error == "reading failed: RuntimeError: session failed"

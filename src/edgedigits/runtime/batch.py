@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -24,7 +24,7 @@ import cv2
 from edgedigits.errors import EdgeDigitsError
 from edgedigits.files import write_bytes_atomic
 from edgedigits.runtime.annotate import annotate
-from edgedigits.runtime.inputs import Input, load_image
+from edgedigits.runtime.inputs import Input, load_for_reading
 from edgedigits.runtime.reader import Digit, Reader
 
 FORMATS = ("text", "jsonl", "csv")
@@ -57,7 +57,7 @@ def read_one(reader: Reader, item: Input, save_dir: Path | None = None) -> Recor
         return Record(item.source, error=item.error)
     annotated = None
     try:
-        image = load_image(item.path)
+        image, scale = load_for_reading(item.path)  # a big JPEG decoded smaller: boxes are scaled back below
         reading = reader.read(image)
         if save_dir is not None:
             annotated = str(save_annotated(image, reading, reader.unsure_below, save_dir, item.path))
@@ -70,7 +70,8 @@ def read_one(reader: Reader, item: Input, save_dir: Path | None = None) -> Recor
     except Exception as error:  # noqa: BLE001  anything else (onnxruntime, memory): still one record, and the batch goes on
         first_line = (str(error).strip().splitlines() or [""])[0][:200]
         return Record(item.source, error=f"reading failed: {type(error).__name__}: {first_line}")
-    return Record(item.source, reading.lines, reading.digits, annotated=annotated)
+    digits = reading.digits if scale == 1 else [replace(d, box=tuple(round(v * scale) for v in d.box)) for d in reading.digits]
+    return Record(item.source, reading.lines, digits, annotated=annotated)
 
 
 def annotated_path(save_dir: Path, path: Path) -> Path:

@@ -23,6 +23,7 @@ from edgedigits.errors import EdgeDigitsError
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".gif"}
 MAX_PIXELS = 50_000_000  # 50 MP: larger than any phone photo; a page scanned at 600 dpi is about 35 MP
 MIN_SIDE = 8  # pixels; nothing smaller can hold a readable digit
+REDUCED_LONG_SIDE = 1280  # a big JPEG is decoded at 1/2, 1/4 or 1/8 while its long side stays at least this
 MAX_FILE_BYTES = 200_000_000  # 200 MB: a 50 MP photo is about 25 MB as JPEG and 150 MB as an uncompressed TIFF
 
 
@@ -186,8 +187,8 @@ def image_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def decode(data: bytes) -> np.ndarray:
-    """Bytes of an image file -> BGR, BGRA or gray array; ImageError saying why not."""
+def check_bytes(data: bytes) -> tuple[int, int] | None:
+    """Refuse what must never be decoded (empty, over the pixel limit, a cut JPEG); the size when the header has it."""
     if not data:
         raise ImageError("empty file (0 bytes)")
     size = image_size(data)
@@ -196,13 +197,43 @@ def decode(data: bytes) -> np.ndarray:
                          f"{MAX_PIXELS / 1e6:.0f} MP limit: downscale it first")
     if data[:2] == b"\xff\xd8" and not jpeg_complete(data):
         raise ImageError("truncated JPEG (no end-of-image marker): the file is incomplete")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    return size
+
+
+def decode(data: bytes, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    """Bytes of an image file -> BGR, BGRA or gray array; ImageError saying why not."""
+    check_bytes(data)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if image is None:
         raise ImageError(f"not an image OpenCV can decode (a damaged file, not an image at all, or an image over "
                          f"the {MAX_PIXELS / 1e6:.0f} MP limit in a format whose size is not checked first)")
     if min(image.shape[:2]) < MIN_SIDE:
         raise ImageError(f"image is {image.shape[1]}x{image.shape[0]} pixels: too small to hold a digit")
     return image
+
+
+def jpeg_reduction(size: tuple[int, int] | None) -> int:
+    """By how much (8, 4, 2 or 1) a JPEG of `size` can be decoded smaller and keep REDUCED_LONG_SIDE pixels on its
+    long side: the reader shrinks big photos anyway, and libjpeg decodes at 1/2, 1/4 or 1/8 for a fraction of
+    the work (its scaled DCT)."""
+    for factor in (8, 4, 2):
+        if size and max(size) / factor >= REDUCED_LONG_SIDE:
+            return factor
+    return 1
+
+
+REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def decode_for_reading(data: bytes) -> tuple[np.ndarray, float]:
+    """`decode`, but a big JPEG at reduced size (colour kept: the ink segmenter uses it); also the factor from the
+    decoded pixels back to the file's, for boxes."""
+    size = check_bytes(data)
+    factor = jpeg_reduction(size) if data[:2] == b"\xff\xd8" else 1
+    if factor == 1:
+        return decode(data), 1.0
+    image = decode(data, REDUCED_FLAGS[factor])
+    return image, size[0] / image.shape[1]
 
 
 def read_file(path: Path) -> bytes:
@@ -230,3 +261,7 @@ def read_file(path: Path) -> bytes:
 
 def load_image(path: Path) -> np.ndarray:
     return decode(read_file(path))
+
+
+def load_for_reading(path: Path) -> tuple[np.ndarray, float]:
+    return decode_for_reading(read_file(path))
