@@ -151,49 +151,49 @@ class Reader:
             digits.append(Digit(value, float(row[value]), (original.x, original.y, original.w, original.h), box.line))
         gaps = segments.gaps
         if self.sequence_model is not None:
-            digits, gaps = self.read_runs(segments, digits, gaps)
+            digits, gaps = self.read_runs(segments, crops, digits, gaps)
         lines = compose_lines(digits, gaps, self.unsure_below)
         return Reading(lines, digits, timings | {"infer": (time.perf_counter() - segmented) * 1e3})
 
-    def read_runs(self, segments, digits: list[Digit], gaps: list[bool]) -> tuple[list[Digit], list[bool]]:
-        """Read every box that may hold touching digits (wider than SEQUENCE_ASPECT times its height) with the
-        sequence model. Where it reads two digits or more (each more surely than the digit model read the whole
-        box, and the digit model reading each piece as the same digit: a wide 0 is not "60"),
-        or the box is surely a run (`run_length` > 1), the box's one entry becomes one per digit read.
+    def read_runs(self, segments, crops: list[np.ndarray], digits: list[Digit], gaps: list[bool]) -> tuple[list[Digit], list[bool]]:
+        """Read every box that may hold touching digits (wider than SEQUENCE_ASPECT times its height; `crops` are
+        the boxes' own ink) with the sequence model. The box's one entry becomes one per digit read where the
+        box is surely a run (`run_length` > 1), or where the sequence model reads two digits or more, each more
+        surely than the digit model read the whole box, no piece but a 1's narrower than NARROWEST_PIECE heights,
+        and the digit model reading each piece as the same digit (a 0 with a loop inside is not "60").
         Each digit's piece of the run reaches halfway to its neighbours' CTC columns; the digit model reads
         the piece too, and the digit is the most likely under both models (their probabilities multiplied).
-        Where the sequence model reads one digit in a box of one, the digit model's reading stays; where it
-        reads nothing, a run stays one ? per digit."""
+        Elsewhere the digit model's reading stays; a run the sequence model reads nothing in stays one ? per digit."""
         candidates = [i for i, d in enumerate(digits) if d.box[2] > SEQUENCE_ASPECT * d.box[3]]
         if not candidates:
             return digits, gaps
-        crops = {i: segments.crop(segments.boxes[i]) for i in candidates}
-        decoded = dict(zip(candidates, self.sequence_model.read(list(crops.values()))))
-        runs = {}  # candidates read as two digits or more, or surely runs: (decoded, pieces, digit model on pieces)
-        for index, read in decoded.items():
-            if read.digits and (len(read.digits) > 1 or run_length(digits[index].box, digits[index].confidence) > 1):
-                cuts = run_pieces(read, crops[index].shape[1])
-                if all(crops[index][:, a:b].any() for a, b in cuts):  # a piece without ink: not a reading to trust
-                    runs[index] = (read, cuts)
+        runs = {}  # index -> (decoded, pieces, surely a run)
+        for index, read in zip(candidates, self.sequence_model.read([crops[i] for i in candidates])):
+            digit, crop = digits[index], crops[index]
+            surely_run = run_length(digit.box, digit.confidence) > 1
+            if not read.digits or (len(read.digits) == 1 and not surely_run):
+                continue
+            cuts = run_pieces(read, crop.shape[1])
+            if not all(crop[:, a:b].any() for a, b in cuts):  # a piece without ink: not a reading to trust
+                continue
+            too_narrow = any(b - a < NARROWEST_PIECE * segments.boxes[index].h for (a, b), value in zip(cuts, read.digits) if value != 1)
+            if surely_run or (not too_narrow and min(read.confidences) > RUN_TRUST * digit.confidence):
+                runs[index] = (read, cuts, surely_run)
         if not runs:
             return digits, gaps
-        pieces = [normalize_digit(crops[index][:, a:b]) for index, (_, cuts) in runs.items() for a, b in cuts]
+        pieces = [normalize_digit(crops[index][:, a:b]) for index, (_, cuts, _) in runs.items() for a, b in cuts]
         classified = iter(apply_temperature(self.model.predict(np.stack(pieces).reshape(-1, *INPUT_SHAPE)), self.temperature))
-        runs = {index: (read, cuts, [next(classified) for _ in cuts]) for index, (read, cuts) in runs.items()}
-        for index, (read, cuts, piece_probabilities) in list(runs.items()):
-            digit = digits[index]
-            agree = all(int(p.argmax()) == value for p, value in zip(piece_probabilities, read.digits))
-            height = segments.boxes[index].h
-            agree &= all(b - a >= NARROWEST_PIECE * height for (a, b), value in zip(cuts, read.digits) if value != 1)
-            if not (run_length(digit.box, digit.confidence) > 1 or (agree and min(read.confidences) > RUN_TRUST * digit.confidence)):
-                del runs[index]  # one digit after all: the digit model's reading of the whole box stays
+        runs = {index: (read, cuts, surely_run, [next(classified) for _ in cuts]) for index, (read, cuts, surely_run) in runs.items()}
+        for index, (read, _, surely_run, piece_probabilities) in list(runs.items()):
+            if not surely_run and any(int(p.argmax()) != value for p, value in zip(piece_probabilities, read.digits)):
+                del runs[index]  # the digit model disagrees: one digit after all, its reading of the whole box stays
         new_digits, new_gaps = [], []
         for index, (digit, gap) in enumerate(zip(digits, gaps)):
             if index not in runs:
                 new_digits.append(digit)
                 new_gaps.append(gap)
                 continue
-            box, (run, cuts, piece_probabilities) = segments.boxes[index], runs[index]
+            box, (run, cuts, _, piece_probabilities) = segments.boxes[index], runs[index]
             for k, (sequence_probabilities, piece, (start, stop)) in enumerate(zip(run.distributions, piece_probabilities, cuts)):
                 both = sequence_probabilities * piece
                 # Two models that rule out each other's digit entirely: the sequence model saw the whole run.

@@ -45,7 +45,7 @@ SURFACE_MIN_AREA = 0.03  # a smooth region of at least this share of the frame c
 CROWDED_FRACTION = 0.06  # ink share above and below a component over which it is texture, not writing
 ENCLOSED_FRACTION = 0.3  # a component holding a box at least this share of its height is a loop drawn around digits
 # Grana's block-based labelling: three times faster than the default when stats are wanted (OpenCV 5).
-GATE_THRESHOLD = 0.5  # the learned ink map's probability over which a pixel is digit ink
+INK_THRESHOLD = 0.5  # the learned ink map's probability over which a pixel is digit ink
 REFINE_FRACTION = 0.45  # ... and where the photo's own ink strength reaches this share of the writing's
 CORE_DEPTH = 1.5  # ... except this many map pixels in from the map's edge
 LABELLING = getattr(cv2, "CCL_BBDT", cv2.CCL_GRANA)
@@ -535,13 +535,13 @@ def group_lines(boxes: list[Box]) -> tuple[list[Box], list[bool]]:
 
 def learned_mask(ink: np.ndarray, gray: np.ndarray) -> np.ndarray:
     """The ink mask at working resolution from the learned segmenter's digit-ink map (uint8 0-255, any size):
-    enlarged smoothly (bilinear), cut at probability GATE_THRESHOLD, and sharpened where the photo has the
+    enlarged smoothly (bilinear), cut at probability INK_THRESHOLD, and sharpened where the photo has the
     detail: inside it, only pixels whose ink strength reaches REFINE_FRACTION of the writing's stay, except in
     the map's core (a map pixel in from its edge), which stays whatever the strength says (the middle of a
     stroke wider than the light's estimate window, grainy pencil, chalk)."""
     enlarge = gray.shape[0] / ink.shape[0]
     ink = cv2.resize(ink, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
-    mask = cv2.threshold(ink, round(GATE_THRESHOLD * 255) - 1, 255, cv2.THRESH_BINARY)[1]
+    mask = cv2.threshold(ink, round(INK_THRESHOLD * 255) - 1, 255, cv2.THRESH_BINARY)[1]
     if REFINE_FRACTION <= 0:
         return mask
     small = shrink(gray)

@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from edgedigits.contract import INK_INPUT_NAME, INK_KIND, INK_LONG_SIDE, INK_MULTIPLE, INK_OUTPUT_NAME
+from edgedigits.runtime.segment import INK_THRESHOLD  # the probability over which a pixel is ink: IoU and runtime alike
 
 NAME = "inkseg"
 ARCHITECTURE = ("U-Net-like: conv 3x3/2 16, separable /4 32, /8 48, /16 64 (dilated 2 and 4), decoder by addition, "
@@ -47,7 +48,6 @@ TRAIN_FRAME_WEIGHTS = (0.2, 0.35, 0.15, 0.1, 0.2)
 TRAIN_SOURCES = ("mnist", "strokes")
 TRAIN_SEED = 1000  # training pages; held-out pages use HELD_OUT_SEED (the field sets use 11 and 12)
 HELD_OUT_SEED = 2000
-INK_THRESHOLD = 0.5  # probability over which a pixel is ink, for IoU
 MAX_IOU_DROP = 0.01  # the INT8 gate: mask IoU at most 1 point under fp32's on the held-out pages
 PARITY_TOLERANCE = 1e-4  # largest probability difference between Keras and ONNX allowed
 
