@@ -28,7 +28,8 @@ def test_learned_mask_follows_the_map_and_sharpens_with_the_photo():
     gray[300, :] = 120  # a ruled line the map does not mark
     ink = np.zeros((240, 320), np.uint8)
     ink[48:102, 147:156] = 255  # the map marks the stroke, wider than it is
-    mask = learned_mask(ink, gray)
+    mask, strength = learned_mask(ink, gray)
+    assert strength.shape == gray.shape and strength[150, 302] > strength[150, 296]
     assert mask[150, 302] == 255  # the stroke
     assert mask[150, 296] == 0  # marked by the map but paper in the photo: sharpened away
     assert mask[300].max() == 0  # the line is not digit ink

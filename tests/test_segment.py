@@ -159,3 +159,19 @@ def test_a_page_of_thousands_of_specks_is_segmented_in_bounded_time():
     segments = S.segment(page)
     assert time.perf_counter() - start < 10
     assert len(segments.boxes) <= S.MAX_COMPONENTS
+
+
+def test_a_filled_loop_keeps_its_lighter_hole_in_the_grey_level_crop():
+    """A small 9 whose loop the mask fills solid: the crop the classifier gets still shows the hole, lighter."""
+    gray = np.full((120, 160), 220, np.uint8)
+    cv2.circle(gray, (80, 50), 8, 40, -1)  # the loop, drawn solid ...
+    cv2.circle(gray, (80, 50), 3, 100, -1)  # ... with a hole the blur of a small photo left half-filled
+    cv2.line(gray, (88, 50), (86, 80), 40, 3)  # the tail
+    segments = S.segment(gray)
+    assert len(segments.boxes) == 1
+    box = segments.boxes[0]
+    plain, shaded = segments.crop(box), segments.shaded_crop(box)
+    hole, stroke = (50 - box.y, 80 - box.x), (50 - box.y, 74 - box.x)
+    assert plain[hole] == 255  # the binary mask filled the loop
+    assert shaded[stroke] >= 200 and shaded[hole] < 0.7 * shaded[stroke]
+    assert ((shaded > 0) == (plain > 0)).all()  # the same pixels: only their shade differs

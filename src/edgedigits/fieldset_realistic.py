@@ -133,6 +133,27 @@ def mnist_glyph(rng: np.random.Generator, digit: int, height: int, images: np.nd
     return cv2.resize(glyph, (width, height), interpolation=cv2.INTER_CUBIC if height > 20 else cv2.INTER_AREA)
 
 
+def mnist_pen_glyph(rng: np.random.Generator, digit: int, height: int, images: np.ndarray, labels: np.ndarray,
+                    pen: float) -> np.ndarray:
+    """An MNIST digit redrawn with the page's pen: thinned (eroded) or thickened (dilated) to about `pen` wide.
+
+    The ink segmenter's training pages use it so that thin ballpoints and thick markers are not only ever
+    seen in our own stroke handwriting (which it must not train on: its digits come from MNIST only)."""
+    from edgedigits.runtime.normalize import stroke_width
+
+    glyph = mnist_glyph(rng, digit, height, images, labels)
+    glyph = cv2.copyMakeBorder(glyph, 4, 4, 4, 4, cv2.BORDER_CONSTANT, value=0)
+    change = round((pen - stroke_width(glyph)) / 2)
+    if change:
+        size = 2 * abs(change) + 1
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+        thinner = cv2.erode(glyph, kernel) if change < 0 else cv2.dilate(glyph, kernel)
+        if change > 0 or cv2.countNonZero(cv2.threshold(thinner, 127, 255, cv2.THRESH_BINARY)[1]) > 0.3 * cv2.countNonZero(
+                cv2.threshold(glyph, 127, 255, cv2.THRESH_BINARY)[1]):  # an erosion that ate the digit is not kept
+            glyph = thinner
+    return crop_to_ink(glyph)
+
+
 # --- Text layout on the writing surface -----------------------------------------------------------
 
 
@@ -313,8 +334,8 @@ def motion_kernel(rng: np.random.Generator, length: int) -> np.ndarray:
 # --- A page --------------------------------------------------------------------------------------
 
 
-def choose_layout(rng: np.random.Generator) -> tuple[str, list[list[str]]]:
-    """(layout name, numbers per line)."""
+def choose_layout(rng: np.random.Generator, random_number=random_number) -> tuple[str, list[list[str]]]:
+    """(layout name, numbers per line); `random_number(rng, shortest, longest)` writes each number."""
     draw = rng.random()
     if draw < 0.5:
         return "single", [[random_number(rng, 1, 7)]]
@@ -326,12 +347,14 @@ def choose_layout(rng: np.random.Generator) -> tuple[str, list[list[str]]]:
 
 
 def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_test, touching: bool | None = None,
-                     frame: tuple[int, int] | None = None, with_target: bool = False) -> RealisticPage:
+                     frame: tuple[int, int] | None = None, with_target: bool = False,
+                     random_number=random_number) -> RealisticPage:
     """One photographed page at `level` (easy, medium, hard) with digits from `source` (frame size drawn unless given).
 
     `mnist_test` is the (images, labels) pair MNIST glyphs are drawn from (the ink segmenter's training data
     passes MNIST's training set instead). With `with_target`, the page also carries the exact per-pixel
     target of the digits' ink (not the paper's lines, the clutter, the desk or the light), warped like the page.
+    `random_number(rng, shortest, longest)` writes the numbers (the field sets keep `fieldset.random_number`).
     """
     grade = LEVELS.index(level)
     tags = [f"source:{source}"]
@@ -360,7 +383,7 @@ def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_te
     smallest = max((30, 22, 18)[grade], frame[1] / 40) * render_scale
     largest = max(smallest * 1.2, height / 4)
     digit_height = float(np.exp(rng.uniform(np.log(smallest), np.log(largest))))
-    layout, numbers = choose_layout(rng)
+    layout, numbers = choose_layout(rng, random_number)
     touching = bool(rng.random() < 0.25) if touching is None else touching
     tags += [f"layout:{layout}", "touching" if touching else "apart"]
     pen_scale = {"felt": 0.1, "ballpoint": 0.06, "red": 0.08, "pencil": 0.06, "marker": 0.16, "chalk": 0.12}[ink]
@@ -369,6 +392,8 @@ def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_te
     images, labels = mnist_test
     if source == "mnist":
         glyph = lambda d, h: mnist_glyph(rng, d, h, images, labels)  # noqa: E731
+    elif source == "mnist-pen":  # training pages only (not one of SOURCES)
+        glyph = lambda d, h: mnist_pen_glyph(rng, d, h, images, labels, pen)  # noqa: E731
     elif source == "hershey":
         glyph = lambda d, h: hershey_digit(rng, d, h, pen)  # noqa: E731
     else:

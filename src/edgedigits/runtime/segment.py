@@ -48,6 +48,7 @@ ENCLOSED_FRACTION = 0.3  # a component holding a box at least this share of its 
 INK_THRESHOLD = 0.5  # the learned ink map's probability over which a pixel is digit ink
 REFINE_FRACTION = 0.45  # ... and where the photo's own ink strength reaches this share of the writing's
 CORE_DEPTH = 1.5  # ... except this many map pixels in from the map's edge
+SHADE_PERCENTILE = 70  # grey-level crops: the ink strength at this percentile inside the mask counts as full ink
 LABELLING = getattr(cv2, "CCL_BBDT", cv2.CCL_GRANA)
 # Spaces: inside a number, handwriting leaves gaps up to about 0.6 of a digit's height (more beside a narrow 1);
 # between two numbers on one line, people leave more than a digit's height.
@@ -95,6 +96,7 @@ class Segments:
     boxes: list[Box] = field(default_factory=list)  # in reading order, at working resolution
     scale: float = 1.0  # working resolution / original resolution
     gaps: list[bool] = field(default_factory=list)  # gaps[i]: a space between boxes[i] and boxes[i + 1]
+    shade: np.ndarray | None = None  # uint8 ink strength at working resolution, the writing's own at 255 (`shade_of`)
 
     def crop(self, box: Box) -> np.ndarray:
         """The digit's own ink (uint8 0/255) inside its box; other components are blanked."""
@@ -104,6 +106,14 @@ class Segments:
         member = np.isin(labels, box.labels).astype(np.uint8) * 255
         member = cv2.resize(member, (member.shape[1] * 2, member.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
         return cv2.bitwise_and(window, member[: window.shape[0], : window.shape[1]])
+
+    def shaded_crop(self, box: Box) -> np.ndarray:
+        """`crop`, with each ink pixel as dark as the photo has it (`shade`): a 9's loop that the mask filled
+        shows as a lighter hole, as in MNIST's grey-level digits. The plain crop when there is no shade."""
+        crop = self.crop(box)
+        if self.shade is None:
+            return crop
+        return cv2.min(crop, self.shade[box.y : box.bottom, box.x : box.right])
 
     def original_box(self, box: Box) -> Box:
         return box.scaled(1 / self.scale)
@@ -533,27 +543,35 @@ def group_lines(boxes: list[Box]) -> tuple[list[Box], list[bool]]:
     return ordered, spaces
 
 
-def learned_mask(ink: np.ndarray, gray: np.ndarray) -> np.ndarray:
-    """The ink mask at working resolution from the learned segmenter's digit-ink map (uint8 0-255, any size):
-    enlarged smoothly (bilinear), cut at probability INK_THRESHOLD, and sharpened where the photo has the
-    detail: inside it, only pixels whose ink strength reaches REFINE_FRACTION of the writing's stay, except in
-    the map's core (a map pixel in from its edge), which stays whatever the strength says (the middle of a
-    stroke wider than the light's estimate window, grainy pencil, chalk)."""
+def shade_of(strength: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    """Ink strength scaled so that the writing's (SHADE_PERCENTILE inside the mask) is 255."""
+    inside = strength[mask > 0]
+    if inside.size == 0:
+        return None
+    level = max(1.0, float(np.percentile(inside, SHADE_PERCENTILE)))
+    return cv2.convertScaleAbs(strength, alpha=255.0 / level)
+
+
+def learned_mask(ink: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ink mask at working resolution from the learned segmenter's digit-ink map (uint8 0-255, any size),
+    and the photo's ink strength (`ink_strength`): the map enlarged smoothly (bilinear), cut at probability
+    INK_THRESHOLD, and sharpened where the photo has the detail: inside it, only pixels whose ink strength
+    reaches REFINE_FRACTION of the writing's stay, except in the map's core (a map pixel in from its edge),
+    which stays whatever the strength says (the middle of a stroke wider than the light's estimate window,
+    grainy pencil, chalk)."""
     enlarge = gray.shape[0] / ink.shape[0]
     ink = cv2.resize(ink, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
     mask = cv2.threshold(ink, round(INK_THRESHOLD * 255) - 1, 255, cv2.THRESH_BINARY)[1]
-    if REFINE_FRACTION <= 0:
-        return mask
     small = shrink(gray)
     strength = ink_strength(gray, small, dark_ink(small))
     inside = strength[mask > 0]
-    if inside.size == 0:
-        return mask
+    if REFINE_FRACTION <= 0 or inside.size == 0:
+        return mask, strength
     level = float(np.percentile(inside, 90))
     sharp = cv2.threshold(strength, REFINE_FRACTION * level, 255, cv2.THRESH_BINARY)[1]
     reach = 2 * max(1, round(CORE_DEPTH * enlarge)) + 1
     core = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
-    return cv2.min(mask, cv2.max(sharp, core))
+    return cv2.min(mask, cv2.max(sharp, core)), strength
 
 
 def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
@@ -564,10 +582,10 @@ def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
     only the steps on components (joining pieces, dropping what is not digit-shaped, lines) remain."""
     gray, scale = shrink_to_work_size(to_gray(image))
     if ink is not None:
-        mask = learned_mask(ink, gray)
+        mask, strength = learned_mask(ink, gray)
         labels, boxes = find_components(mask)
         ordered, spaces = group_lines(drop_non_digits(join_pieces(boxes), gray.shape[0]))
-        return Segments(mask=mask, labels=labels, boxes=ordered, scale=scale, gaps=spaces)
+        return Segments(mask=mask, labels=labels, boxes=ordered, scale=scale, gaps=spaces, shade=shade_of(strength, mask))
     small = shrink(gray)
     dark = dark_ink(small)
     strength = remove_ruled_lines(ink_strength(gray, small, dark))
@@ -577,4 +595,4 @@ def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
     boxes = drop_faint(drop_crowded(drop_enclosures(boxes), labels), labels, strength)
     boxes = drop_non_digits(join_pieces(boxes), gray.shape[0])
     ordered, spaces = group_lines(boxes)
-    return Segments(mask=mask, labels=labels, boxes=ordered, scale=scale, gaps=spaces)
+    return Segments(mask=mask, labels=labels, boxes=ordered, scale=scale, gaps=spaces, shade=shade_of(strength, mask))
