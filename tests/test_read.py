@@ -230,10 +230,41 @@ def test_default_model_comes_from_the_index(tmp_path, monkeypatch):
                                                              faster_here=False))
     int8 = write_linear_onnx(tmp_path / "strong.int8.onnx", seed=3)
     model_index.add_entry(tmp_path, model_index.describe(int8, name="strong", precision="int8", test_accuracy=0.99,
-                                                         faster_here=True, gate={"passed": True}))
-    assert model_index.default_model(tmp_path) == int8
+                                                         faster_here=True, gate={"passed": True}, timed_on="aarch64 0xd08"))
+    assert model_index.default_model(tmp_path) == tmp_path / "strong.onnx"  # timed faster on another CPU: says nothing here
+    model_index.refresh_entry(int8, timed_on=model_index.this_machine())
+    assert model_index.default_model(tmp_path) == int8  # timed faster on this one
     monkeypatch.chdir(tmp_path.parent)
     assert model_index.default_model(tmp_path.parent / "nothing-here") is None
+
+
+def test_a_model_copied_without_its_index_is_found_by_its_own_metadata(tmp_path, monkeypatch):
+    """One .onnx file copied to a Raspberry Pi runs with no --model; among several, the most accurate digit model."""
+    import onnx
+
+    from conftest import write_linear_onnx
+
+    def write(file_name, **props):
+        path = write_linear_onnx(tmp_path / file_name)
+        proto = onnx.load(path)
+        onnx.helper.set_model_props(proto, {key: str(value) for key, value in props.items()})
+        onnx.save(proto, path)
+        return path
+
+    only = write("cnn.int8.onnx", name="cnn", precision="int8", test_accuracy=0.99)
+    write("inkseg.onnx", name="inkseg", precision="fp32", kind="inkseg")
+    (tmp_path / "broken.onnx").write_bytes(b"not a model")
+    assert model_index.default_model(tmp_path) == only  # the one digit model, whatever its precision
+    assert model_index.default_ink_model(tmp_path) == tmp_path / "inkseg.onnx"
+    assert model_index.default_sequence_model(tmp_path) is None
+    fp32 = write("cnn.onnx", name="cnn", precision="fp32", test_accuracy=0.99)
+    write("mlp.onnx", name="mlp", precision="fp32", test_accuracy=0.98)
+    assert model_index.default_model(tmp_path) == fp32  # untimed here: fp32
+    monkeypatch.chdir(tmp_path.parent)
+    (tmp_path.parent / "models").mkdir(exist_ok=True)
+    (tmp_path.parent / "models" / "cnn.onnx").write_bytes(fp32.read_bytes())
+    result = invoke("read", SAMPLES / "2017.jpg", "--format", "jsonl", "--mask", "threshold", "--sequence", "none")
+    assert result.exit_code == 0 and "reading with models/cnn.onnx" in result.output
 
 
 # --- Field accuracy -------------------------------------------------------------------------------------

@@ -283,7 +283,7 @@ def open_reader(model: Path | None, device: str, threads: int | None, unsure: fl
     if model is None:
         model = default_model(Path("models"))
         if model is None:
-            raise EdgeDigitsError("no model in models/index.json: run `make train export` first, or pass --model FILE.onnx")
+            raise EdgeDigitsError("no digit model in models/ (no index.json entry, no .onnx file): run `make train export` first, copy a .onnx file there, or pass --model FILE.onnx")
     reader = Reader(model, device=device, threads=threads, unsure_below=unsure, ink_model=resolve_mask(mask),
                     sequence_model=resolve_sequence(sequence))
     typer.echo(f"reading with {describe_reader(reader)}", err=True)

@@ -7,6 +7,8 @@ both are present. Entries are keyed by file name; writing one replaces the old.
 from __future__ import annotations
 
 import json
+import platform
+from functools import lru_cache
 from pathlib import Path
 
 from edgedigits.errors import EdgeDigitsError
@@ -79,21 +81,69 @@ def refresh_entry(model_path: Path, **fields) -> None:
     add_entry(model_path.parent, describe(model_path, **(kept | fields)))
 
 
-def default_model(models_dir: Path) -> Path | None:
-    """The model the runtime uses when none is named: the most accurate model, in its faster passing precision.
+@lru_cache(maxsize=1)
+def this_machine() -> str:
+    """The CPU that timings belong to: architecture and CPU model ("x86_64 AMD EPYC 9B14", "aarch64 0xd08")."""
+    described = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "CPU part") and value.strip():
+                described = value.strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.machine()} {described or platform.processor()}".strip()
 
-    Candidates are fp32 exports and INT8 files whose gate passed. The most
-    accurate model name wins; of its files, the one `calibrate` timed as faster
-    on this machine is taken (the fp32 file when nothing was timed).
-    """
+
+def choose_precision(files: list[dict]) -> dict | None:
+    """Of one model's files (its fp32 export and INT8 file), the one to run: INT8 only where `calibrate` timed
+    it faster on this very CPU (INT8 wins on x86 with VNNI and may lose on a Raspberry Pi: a timing from another
+    machine says nothing), else fp32; whatever file there is when only one was copied."""
+    timed_faster = [e for e in files if e.get("faster_here") and e.get("timed_on") == this_machine()]
+    fp32 = [e for e in files if e.get("precision", "fp32") == "fp32"]
+    return (timed_faster or fp32 or files or [None])[0]
+
+
+def default_model(models_dir: Path) -> Path | None:
+    """The digit classifier the runtime uses when none is named: the most accurate one, in the precision
+    `choose_precision` picks. Candidates come from the index (fp32 exports, INT8 files whose gate passed, the
+    files present) or, without an index, from the `.onnx` files' own metadata (`entries_from_files`), so a model
+    copied on its own, without `index.json`, runs."""
     entries = [e for e in usable_entries(models_dir) if "kind" not in e]  # digit classifiers only
-    fp32 = [e for e in entries if e.get("precision") == "fp32"]
-    if not fp32:
+    if not entries:
+        entries = [e for e in entries_from_files(models_dir) if "kind" not in e]
+    if not entries:
         return None
-    best_name = max(fp32, key=lambda e: e.get("test_accuracy", 0.0))["name"]
-    mine = [e for e in entries if e.get("name") == best_name]
-    chosen = next((e for e in mine if e.get("faster_here")), next(e for e in mine if e.get("precision") == "fp32"))
+    best_name = max(entries, key=lambda e: e.get("test_accuracy", 0.0)).get("name")
+    chosen = choose_precision([e for e in entries if e.get("name") == best_name])
     return Path(models_dir) / chosen["file"]
+
+
+def entries_from_files(models_dir: Path) -> list[dict]:
+    """Index-like entries for the `.onnx` files in `models_dir`, from the metadata every export writes into the
+    file (name, kind, precision, test accuracy), read with onnxruntime. Files that onnxruntime cannot open are left
+    out (naming one with --model says why). An INT8 file exists only where its gate passed (`calibrate`)."""
+    import onnxruntime
+
+    entries = []
+    for path in sorted(Path(models_dir).glob("*.onnx")):
+        try:
+            options = onnxruntime.SessionOptions()
+            options.log_severity_level = 3
+            meta = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]).get_modelmeta()
+        except Exception:  # noqa: BLE001 - not a model we can run: not a candidate
+            continue
+        fields = meta.custom_metadata_map
+        entry = {"file": path.name, "name": fields.get("name", path.name.split(".")[0]), "precision": fields.get("precision", "fp32")}
+        if "kind" in fields:
+            entry["kind"] = fields["kind"]
+        try:
+            entry["test_accuracy"] = float(fields["test_accuracy"])
+        except (KeyError, ValueError):
+            pass
+        entries.append(entry)
+    return entries
 
 
 def usable_entries(models_dir: Path) -> list[dict]:
@@ -117,8 +167,10 @@ def default_sequence_model(models_dir: Path) -> Path | None:
 
 
 def default_of_kind(models_dir: Path, kind: str) -> Path | None:
-    """The model of `kind` in `models_dir`: its INT8 file when that passed its gate and was timed faster here,
-    else the fp32 one; None when there is none."""
+    """The model of `kind` in `models_dir` in the precision `choose_precision` picks (from the index, or from the
+    files' own metadata without one); None when there is none."""
     mine = [e for e in usable_entries(models_dir) if e.get("kind") == kind]
-    chosen = next((e for e in mine if e.get("faster_here")), next((e for e in mine if e.get("precision") == "fp32"), None))
+    if not mine:
+        mine = [e for e in entries_from_files(models_dir) if e.get("kind") == kind]
+    chosen = choose_precision(mine)
     return Path(models_dir) / chosen["file"] if chosen else None

@@ -114,7 +114,8 @@ def quantize_behind_gate(models_dir: Path, name: str, kind: str, feeds: list[dic
     model_index.add_entry(models_dir, model_index.describe(int8_path, name=name, kind=kind, precision="int8", gate=gate))
     speed = {precision: latency(path) for precision, path in (("fp32", fp32_path), ("int8", int8_path))}
     model_index.refresh_entry(fp32_path, **{latency_key: speed["fp32"]})
-    model_index.refresh_entry(int8_path, **{latency_key: speed["int8"]}, faster_here=speed["int8"] < speed["fp32"])
+    model_index.refresh_entry(int8_path, **{latency_key: speed["int8"]}, faster_here=speed["int8"] < speed["fp32"],
+                              timed_on=model_index.this_machine())
     return {"gate": gate, "latency_ms": speed, "sizes": {p.name: p.stat().st_size for p in (fp32_path, int8_path)}}
 
 
@@ -304,7 +305,8 @@ def calibrate_model(name: str, models_dir: Path, method: str = "auto", samples: 
     for precision, report in reports.items():
         fields = {"name": name, "precision": precision, "test_accuracy": report.test_accuracy,
                   "temperature": round(report.temperature, 4), "ece_before": round(report.ece_before, 4),
-                  "ece_after": round(report.ece_after, 4), "speed": report.speed, "faster_here": precision == faster}
+                  "ece_after": round(report.ece_after, 4), "speed": report.speed, "faster_here": precision == faster,
+                  "timed_on": model_index.this_machine()}
         if precision == "int8":
             fields["gate"] = {"method": best.method, "samples": samples, "fp32_accuracy": best.fp32_accuracy,
                               "agreement": best.agreement, "passed": True}

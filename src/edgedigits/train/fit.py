@@ -68,7 +68,7 @@ class AugmentedBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        return self.augmenter.batch(self.images[chosen]), self.labels[chosen]
+        return self.augmenter.batch(self.images[chosen], self.labels[chosen]), self.labels[chosen]
 
     def on_epoch_end(self) -> None:
         self.order = self.rng.permutation(len(self.images))
