@@ -4,6 +4,7 @@
 # make field-real     -> a 450-page realistic field set (desks, notes, grids, inks, 320x240 to 12 MP), scored per level and tag
 # make bench          -> every model and format side by side, with peers: bench/bench.json, bench.png
 # make test           -> .venv with the dev extras, then the test suite
+# make dist           -> dist/edgedigits-*.whl, the wheel to install on a Raspberry Pi (README, "On a Raspberry Pi")
 # Nothing but Python 3.10+ and pip is needed beforehand.
 
 PYTHON ?= python3
@@ -18,7 +19,7 @@ MODEL_NAMES := $(CLASSIFIERS) inkseg seqread
 RUNTIME_EXTRA := $(shell nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 INSTALLED := $(VENV)/.installed-$(RUNTIME_EXTRA)
 
-.PHONY: all install train export calibrate field field-real bench test clean
+.PHONY: all install train export calibrate field field-real bench test dist clean
 
 all: export
 
@@ -69,8 +70,13 @@ $(REALSET)/truth.jsonl: | $(INSTALLED)
 field-real: $(REALSET)/truth.jsonl
 	for model in $(sort $(wildcard $(CLASSIFIERS:%=$(MODELS)/%.onnx) $(CLASSIFIERS:%=$(MODELS)/%.int8.onnx))); do $(BIN)/edgedigits eval $$model --pages $(REALSET) || exit 1; done
 
+# A wheel to carry to a Raspberry Pi (the package is not published): dist/edgedigits-VERSION-py3-none-any.whl
+dist: $(INSTALLED)
+	rm -rf dist
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
+
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(MODELS) $(VENV) $(FIELDSET) $(REALSET) bench build *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(MODELS) $(VENV) $(FIELDSET) $(REALSET) bench build dist *.egg-info src/*.egg-info .pytest_cache

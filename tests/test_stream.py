@@ -164,3 +164,79 @@ def test_sigterm_finishes_the_video_and_leaves_no_temporary(tiny_models, tmp_pat
     capture = cv2.VideoCapture(str(out))
     assert capture.read()[0]  # a valid video of the frames read before the signal
     capture.release()
+
+
+class StandInPicamera2:
+    """Stands in for picamera2.Picamera2 (the real one needs a Pi and its camera): it yields "2017" frames at the
+    configured size, in B,G,R order as picamera2's "RGB888" format does, and records how it was driven."""
+
+    instances: list = []
+    frames_left = 8
+
+    def __init__(self, camera_num=0):
+        self.camera_num, self.started, self.closed, self.config = camera_num, False, False, None
+        StandInPicamera2.instances.append(self)
+
+    def create_preview_configuration(self, main=None, controls=None):
+        return {"main": dict(main or {}), "controls": dict(controls or {})}
+
+    def configure(self, config):
+        self.config = config
+
+    def start(self):
+        self.started = True
+
+    def capture_array(self, name="main"):
+        if not self.started or StandInPicamera2.frames_left <= 0:
+            raise RuntimeError("Camera frontend has timed out!")
+        StandInPicamera2.frames_left -= 1
+        width, height = self.config["main"]["size"]
+        return cv2.resize(cv2.imread(str(SAMPLES / "2017.jpg")), (width, height))
+
+    def stop(self):
+        self.started = False
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.fixture
+def stand_in_picamera2(monkeypatch):
+    import sys
+    import types
+
+    module = types.ModuleType("picamera2")
+    module.Picamera2 = StandInPicamera2
+    StandInPicamera2.instances, StandInPicamera2.frames_left = [], 8
+    monkeypatch.setitem(sys.modules, "picamera2", module)
+    return StandInPicamera2
+
+
+@pytest.mark.slow
+def test_the_pi_camera_is_read_through_picamera2(tiny_models, stand_in_picamera2):
+    result = invoke("stream", "picamera:1", "--model", tiny_models[0] / "mlp.onnx", "--format", "jsonl",
+                    "--size", "800x600", "--fps", "15", "--mask", "threshold", "--sequence", "none")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["text"] for line in result.stdout.splitlines()] == ["2017"]
+    camera, = stand_in_picamera2.instances
+    assert camera.camera_num == 1 and camera.config["main"] == {"format": "RGB888", "size": (800, 600)}
+    assert camera.config["controls"] == {"FrameRate": 15.0}
+    assert camera.closed and stand_in_picamera2.frames_left == 0  # read until the camera stopped, then closed
+
+
+def test_the_pi_camera_without_picamera2_says_how_to_install_it(monkeypatch, tmp_path):
+    import sys
+
+    from conftest import write_linear_onnx
+
+    monkeypatch.setitem(sys.modules, "picamera2", None)  # import fails, as where it is not installed
+    model = write_linear_onnx(tmp_path / "linear.onnx")
+    result = invoke("stream", "picamera", "--model", model, "--mask", "threshold", "--sequence", "none")
+    assert result.exit_code == 1
+    assert "picamera2 is not installed" in result.output and "apt install python3-picamera2" in result.output
+    assert "--system-site-packages" in result.output
+
+
+def test_a_frame_size_must_be_width_by_height():
+    result = invoke("stream", "0", "--size", "big")
+    assert result.exit_code == 1 and "--size big: give WIDTHxHEIGHT" in result.output

@@ -243,6 +243,14 @@ def evaluate(
                f"({result.errors} wrong, {result.seconds:.2f}s); report {report}")
 
 
+def parse_size(size: str) -> tuple[int, int]:
+    """"1280x720" -> (1280, 720)."""
+    width, _, height = size.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and 0 < int(width) <= 10000 and 0 < int(height) <= 10000):
+        raise EdgeDigitsError(f"--size {size}: give WIDTHxHEIGHT in pixels, as in 1280x720")
+    return int(width), int(height)
+
+
 def resolve_mask(mask: str, models_dir: Path = Path("models")) -> Path | None:
     """The ink segmenter file `--mask` asks for, or None for the threshold mask."""
     from edgedigits.model_index import default_ink_model
@@ -325,7 +333,8 @@ def read(
 @app.command()
 @reports_errors
 def stream(
-    source: Annotated[str, typer.Argument(help="Camera index (0), /dev/video*, a video file or a URL.")],
+    source: Annotated[str, typer.Argument(help="Camera index (0), /dev/video*, picamera (the Raspberry Pi camera, "
+                                                "through picamera2), a video file or a URL.")],
     model: ModelPathOption = None,
     show: Annotated[bool, typer.Option(help="Show the frames with boxes and FPS in a window (needs OpenCV with a GUI).")] = False,
     save: Annotated[Path | None, typer.Option(help="Write the annotated video here (.mp4 or .avi).", dir_okay=False)] = None,
@@ -336,6 +345,9 @@ def stream(
     smooth: Annotated[int, typer.Option(min=1, help="Frames the reading is smoothed over.")] = 5,
     mask: MaskOption = "auto",
     sequence: SequenceOption = "auto",
+    size: Annotated[str | None, typer.Option(help="Ask the camera for frames this size, WIDTHxHEIGHT (e.g. 1280x720); "
+                                                  "picamera's default is 640x480.")] = None,
+    fps: Annotated[float | None, typer.Option(min=1, help="Ask the camera for this many frames a second.")] = None,
 ):
     """Read a camera or a video live; print the reading each time it changes. Ctrl-C or q stops."""
     import json
@@ -344,8 +356,9 @@ def stream(
 
     if output_format not in ("text", "jsonl"):
         raise EdgeDigitsError(f"unknown format '{output_format}'; use text or jsonl")
+    frame_size = parse_size(size) if size else None
     reader = open_reader(model, device, threads, unsure, mask, sequence)
-    updates = run_stream(reader, source, show=show, save=save, window=smooth)
+    updates = run_stream(reader, source, show=show, save=save, window=smooth, size=frame_size, fps=fps)
     try:
         for update in updates:
             if output_format == "jsonl":

@@ -1,6 +1,7 @@
 """Reading a live camera or a video: the newest frame, a steady answer, printed when it changes.
 
-- A live source (camera index, /dev/video*, URL) is read by a grabber thread
+- A live source (camera index, /dev/video*, URL, the Raspberry Pi camera
+  `picamera`: see `edgedigits.runtime.picamera`) is read by a grabber thread
   that keeps only the newest frame, so a slow reader drops stale frames instead
   of falling behind. A video file is read frame by frame: every frame counts.
 - The answer is smoothed: the text shown is the most common reading of the last
@@ -25,6 +26,7 @@ import numpy as np
 from edgedigits.errors import EdgeDigitsError
 from edgedigits.files import temporary_beside
 from edgedigits.runtime.annotate import annotate
+from edgedigits.runtime.picamera import PicameraCapture, is_picamera
 from edgedigits.runtime.reader import Reader, Reading
 
 SMOOTHING_WINDOW = 5  # frames voted over
@@ -53,17 +55,28 @@ class Smoother:
 
 
 def is_live(source: str) -> bool:
-    return source.isdigit() or source.startswith("/dev/") or "://" in source
+    return source.isdigit() or source.startswith("/dev/") or "://" in source or is_picamera(source)
 
 
-def open_capture(source: str) -> cv2.VideoCapture:
+def open_capture(source: str, size: tuple[int, int] | None = None, fps: float | None = None):
+    """A cv2.VideoCapture for the source, or a `PicameraCapture` for the Pi camera (`picamera`, `picamera:N`).
+    `size` (width, height) and `fps` are asked of cameras (a camera may give what it can instead); files ignore them."""
+    if is_picamera(source):
+        return PicameraCapture(source, size, fps)
     if not source.isdigit() and not is_live(source) and not Path(source).is_file():
-        raise EdgeDigitsError(f"{source}: no such video file (give a camera index such as 0, a /dev/video* device, a file or a URL)")
+        raise EdgeDigitsError(f"{source}: no such video file (give a camera index such as 0, a /dev/video* device, "
+                              "picamera for the Raspberry Pi camera, a file or a URL)")
     capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
     if not capture.isOpened():
         capture.release()
         what = f"camera {source}" if source.isdigit() or source.startswith("/dev/") else source
         raise EdgeDigitsError(f"cannot open {what}: no such device, it is busy, or OpenCV cannot decode it")
+    if is_live(source):
+        if size:
+            capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+        if fps:
+            capture.set(cv2.CAP_PROP_FPS, fps)
     return capture
 
 
@@ -175,12 +188,13 @@ class VideoSink:
 
 
 def run_stream(reader: Reader, source: str, show: bool = False, save: Path | None = None,
-               window: int = SMOOTHING_WINDOW, max_frames: int | None = None) -> Iterator[Update]:
+               window: int = SMOOTHING_WINDOW, max_frames: int | None = None, size: tuple[int, int] | None = None,
+               fps: float | None = None) -> Iterator[Update]:
     """Yield an `Update` each time the smoothed reading changes; close everything however the loop ends."""
     if show and not gui_available():
         raise EdgeDigitsError("--show needs OpenCV with a GUI, and this one is headless: "
                               "pip install opencv-python (instead of opencv-python-headless), or drop --show")
-    capture = open_capture(source)
+    capture = open_capture(source, size, fps)
     try:
         sink = VideoSink(save, capture.get(cv2.CAP_PROP_FPS)) if save else None
     except EdgeDigitsError:
