@@ -374,6 +374,43 @@ def stream(
 
 @app.command()
 @reports_errors
+def serve(
+    source: Annotated[str | None, typer.Argument(help="As for stream: camera index, /dev/video*, picamera, a video file "
+                                                      "or a URL. Without it, the API alone (POST /read).")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 reaches it from the LAN.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    token: Annotated[str | None, typer.Option(help="Every endpoint then needs it: Authorization: Bearer TOKEN, or ?token=TOKEN.",
+                                              envvar="EDGEDIGITS_TOKEN")] = None,
+    model: ModelPathOption = None,
+    device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
+    unsure: UnsureOption = 0.5,
+    smooth: Annotated[int, typer.Option(min=1, help="Frames the reading is smoothed over.")] = 5,
+    mask: MaskOption = "auto",
+    sequence: SequenceOption = "auto",
+    size: Annotated[str | None, typer.Option(help="Ask the camera for frames this size, WIDTHxHEIGHT.")] = None,
+    fps: Annotated[float | None, typer.Option(min=1, help="Ask the camera for this many frames a second.")] = None,
+):
+    """The live view in a browser and an HTTP API: /, /stream.mjpg, /snapshot.jpg, /reading, POST /read, /health."""
+    try:
+        from edgedigits.runtime.serve import create_app, run_server
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as error:
+        raise EdgeDigitsError(f"serve needs the [serve] extra ({error.name} is missing): pip install 'edgedigits[serve]'") from None
+    frame_size = parse_size(size) if size else None
+    reader = open_reader(model, device, threads, unsure, mask, sequence)
+    app_ = create_app(reader, source, token=token, size=frame_size, fps=fps, smooth=smooth)
+    if host not in ("127.0.0.1", "localhost", "::1") and not token:
+        typer.echo(f"warning: serving on {host} with no authentication: anyone on the network can see the camera "
+                   "and use the API (give --token to require one)", err=True)
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"serving on http://{shown}:{port}/" + (f" from {source}" if source else " (API only: no SOURCE)"), err=True)
+    run_server(app_, host, port)
+
+
+@app.command()
+@reports_errors
 def bench(
     models: Annotated[Path, typer.Option(help="Folder with index.json and the models.", file_okay=False)] = Path("models"),
     quick: Annotated[bool, typer.Option(help="Fewer repetitions and 2,000 test images: under a minute.")] = False,

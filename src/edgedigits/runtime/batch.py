@@ -24,7 +24,7 @@ import cv2
 from edgedigits.errors import EdgeDigitsError
 from edgedigits.files import write_bytes_atomic
 from edgedigits.runtime.annotate import annotate
-from edgedigits.runtime.inputs import Input, load_for_reading
+from edgedigits.runtime.inputs import Input, decode_for_reading, load_for_reading
 from edgedigits.runtime.reader import Digit, Reader
 
 FORMATS = ("text", "jsonl", "csv")
@@ -55,23 +55,34 @@ class Record:
 def read_one(reader: Reader, item: Input, save_dir: Path | None = None) -> Record:
     if item.error:
         return Record(item.source, error=item.error)
+    return read_guarded(reader, item.source, lambda: load_for_reading(item.path), save_dir, item.path)
+
+
+def read_bytes(reader: Reader, source: str, data: bytes) -> Record:
+    """An image file's bytes (an upload to `serve`) -> the record `read` gives for the same file."""
+    return read_guarded(reader, source, lambda: decode_for_reading(data))
+
+
+def read_guarded(reader: Reader, source: str, load, save_dir: Path | None = None, path: Path | None = None) -> Record:
+    """Load (`load()` -> image, scale back to the file's pixels) and read one image; whatever fails becomes the
+    record's one-line error, never an exception."""
     annotated = None
     try:
-        image, scale = load_for_reading(item.path)  # a big JPEG decoded smaller: boxes are scaled back below
+        image, scale = load()  # a big JPEG decoded smaller: boxes are scaled back below
         reading = reader.read(image)
-        if save_dir is not None:
-            annotated = str(save_annotated(image, reading, reader.unsure_below, save_dir, item.path))
+        if save_dir is not None and path is not None:
+            annotated = str(save_annotated(image, reading, reader.unsure_below, save_dir, path))
     except EdgeDigitsError as error:
-        return Record(item.source, error=str(error))
+        return Record(source, error=str(error))
     except cv2.error as error:  # an image OpenCV decoded but cannot process; rare, and never fatal to a batch
-        return Record(item.source, error=f"OpenCV failed on this image: {str(error).strip().splitlines()[-1]}")
+        return Record(source, error=f"OpenCV failed on this image: {str(error).strip().splitlines()[-1]}")
     except ValueError as error:  # pixels the reader cannot take (an odd shape or type): one record, the batch goes on
-        return Record(item.source, error=f"cannot read this image: {error}")
+        return Record(source, error=f"cannot read this image: {error}")
     except Exception as error:  # noqa: BLE001  anything else (onnxruntime, memory): still one record, and the batch goes on
         first_line = (str(error).strip().splitlines() or [""])[0][:200]
-        return Record(item.source, error=f"reading failed: {type(error).__name__}: {first_line}")
+        return Record(source, error=f"reading failed: {type(error).__name__}: {first_line}")
     digits = reading.digits if scale == 1 else [replace(d, box=tuple(round(v * scale) for v in d.box)) for d in reading.digits]
-    return Record(item.source, reading.lines, digits, annotated=annotated)
+    return Record(source, reading.lines, digits, annotated=annotated)
 
 
 def annotated_path(save_dir: Path, path: Path) -> Path:
