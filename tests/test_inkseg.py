@@ -28,7 +28,7 @@ def test_learned_mask_follows_the_map_and_sharpens_with_the_photo():
     gray[300, :] = 120  # a ruled line the map does not mark
     ink = np.zeros((240, 320), np.uint8)
     ink[48:102, 147:156] = 255  # the map marks the stroke, wider than it is
-    mask, strength = learned_mask(ink, gray)
+    mask, strength, _ = learned_mask(ink, gray)
     assert strength.shape == gray.shape and strength[150, 302] > strength[150, 296]
     assert mask[150, 302] == 255  # the stroke
     assert mask[150, 296] == 0  # marked by the map but paper in the photo: sharpened away
@@ -124,3 +124,20 @@ def test_gate_refuses_an_int8_model_that_loses_iou(tmp_path, monkeypatch):
     with pytest.raises(EdgeDigitsError, match="INT8 mask IoU 0.700 is more than 0.01 under fp32's 0.800"):
         inkseg.calibrate_inkseg(tmp_path)
     assert not (tmp_path / "inkseg.int8.onnx").exists()
+
+
+def test_a_one_the_map_left_out_is_taken_back_but_not_a_box_side():
+    """"13": the map marks the 3 only (it took the 1 for the side of a box). The photo's own ink gives the 1
+    back; a box drawn around another number, whose sides the map also left out, stays out."""
+    gray = np.full((480, 640), 215, np.uint8)
+    ink = np.zeros((240, 320), np.uint8)
+    cv2.line(gray, (100, 100), (100, 160), 30, 5)  # the 1
+    cv2.ellipse(gray, (140, 130), (15, 28), 0, -90, 90, 30, 5)  # a 3, roughly: a digit-sized stroke
+    cv2.ellipse(ink, (70, 65), (8, 14), 0, -90, 90, 255, 3)  # the map marks only it
+    cv2.rectangle(gray, (330, 280), (470, 380), 30, 4)  # a box ...
+    cv2.ellipse(gray, (400, 330), (15, 28), 0, 0, 360, 30, 5)  # ... around a 0
+    cv2.ellipse(ink, (200, 165), (8, 14), 0, 0, 360, 255, 3)
+    segments = segment(gray, ink=ink)
+    boxes = sorted((b.x, b.w) for b in segments.boxes)
+    assert len(boxes) == 3, boxes  # the 1, the 3 and the 0; not the box's sides
+    assert abs(boxes[0][0] - 97) <= 4 and boxes[0][1] <= 12

@@ -48,6 +48,8 @@ ENCLOSED_FRACTION = 0.3  # a component holding a box at least this share of its 
 INK_THRESHOLD = 0.5  # the learned ink map's probability over which a pixel is digit ink
 REFINE_FRACTION = 0.45  # ... and where the photo's own ink strength reaches this share of the writing's
 CORE_DEPTH = 1.5  # ... except this many map pixels in from the map's edge
+LONE_STROKE_WIDTH = 0.45  # a stroke the map left out is taken back as a 1 when no wider than this share of its height
+LONE_STROKE_GAP = 1.2  # ... and at most this many digit heights from a digit of its line (`lone_strokes`)
 SHADE_PERCENTILE = 70  # grey-level crops: the ink strength at this percentile inside the mask counts as full ink
 LABELLING = getattr(cv2, "CCL_BBDT", cv2.CCL_GRANA)
 # Spaces: inside a number, handwriting leaves gaps up to about 0.6 of a digit's height (more beside a narrow 1);
@@ -552,9 +554,42 @@ def shade_of(strength: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
     return cv2.convertScaleAbs(strength, alpha=255.0 / level)
 
 
-def learned_mask(ink: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def lone_strokes(boxes: list[Box], sharp: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+    """Upright strokes the ink map left out beside digits it kept: a 1 (the map takes a short straight stroke next
+    to a number for the side of a box drawn around it, or a margin). From the photo's own ink (`sharp`): components
+    thin (width at most LONE_STROKE_WIDTH of their height), about as tall as a digit beside them (0.7 to 1.3 times),
+    centred on its line (within a third of its height), at most LONE_STROKE_GAP digit heights from it sideways,
+    overlapping no digit. A box's side is part of the whole box in the photo's ink, and grid and margin lines are far
+    longer than a digit: neither is thin and digit-tall. Returns (x, y, pixels) pieces to add to the mask."""
+    if not boxes or not sharp.any():
+        return []
+    half = cv2.resize(sharp, (max(1, sharp.shape[1] // 2), max(1, sharp.shape[0] // 2)), interpolation=cv2.INTER_AREA)
+    count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+        cv2.threshold(half, 0, 255, cv2.THRESH_BINARY)[1], 8, cv2.CV_32S, LABELLING)
+    if count > MAX_COMPONENTS:
+        return []
+    found = []
+    for i in range(1, count):
+        x, y, w, h, area = (int(v) * (2 if k < 4 else 4) for k, v in enumerate(stats[i]))
+        if w > LONE_STROKE_WIDTH * h or area < 0.04 * h * h:
+            continue
+        candidate = Box(x, y, w, h)
+        def beside(box: Box) -> bool:
+            gap = max(box.x - candidate.right, candidate.x - box.right)
+            return (0 < gap <= LONE_STROKE_GAP * box.h and 0.7 * box.h <= h <= 1.3 * box.h
+                    and abs(box.centre_y - candidate.centre_y) <= box.h / 3)
+        def overlaps(box: Box) -> bool:
+            return box.x < candidate.right and candidate.x < box.right and box.y < candidate.bottom and candidate.y < box.bottom
+        if any(beside(box) for box in boxes) and not any(overlaps(box) for box in boxes):
+            piece = cv2.resize((labels[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] == i).astype(np.uint8) * 255,
+                               (w, h), interpolation=cv2.INTER_NEAREST)
+            found.append((x, y, cv2.min(piece, sharp[y : y + h, x : x + w])))
+    return found
+
+
+def learned_mask(ink: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ink mask at working resolution from the learned segmenter's digit-ink map (uint8 0-255, any size),
-    and the photo's ink strength (`ink_strength`): the map enlarged smoothly (bilinear), cut at probability
+    the photo's ink strength (`ink_strength`), and the photo's own ink mask at the writing's level (`sharp`): the map enlarged smoothly (bilinear), cut at probability
     INK_THRESHOLD, and sharpened where the photo has the detail: inside it, only pixels whose ink strength
     reaches REFINE_FRACTION of the writing's stay, except in the map's core (a map pixel in from its edge),
     which stays whatever the strength says (the middle of a stroke wider than the light's estimate window,
@@ -566,12 +601,12 @@ def learned_mask(ink: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndar
     strength = ink_strength(gray, small, dark_ink(small))
     inside = strength[mask > 0]
     if REFINE_FRACTION <= 0 or inside.size == 0:
-        return mask, strength
+        return mask, strength, np.zeros_like(mask)
     level = float(np.percentile(inside, 90))
     sharp = cv2.threshold(strength, REFINE_FRACTION * level, 255, cv2.THRESH_BINARY)[1]
     reach = 2 * max(1, round(CORE_DEPTH * enlarge)) + 1
     core = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
-    return cv2.min(mask, cv2.max(sharp, core)), strength
+    return cv2.min(mask, cv2.max(sharp, core)), strength, sharp
 
 
 def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
@@ -582,9 +617,17 @@ def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
     only the steps on components (joining pieces, dropping what is not digit-shaped, lines) remain."""
     gray, scale = shrink_to_work_size(to_gray(image))
     if ink is not None:
-        mask, strength = learned_mask(ink, gray)
+        mask, strength, sharp = learned_mask(ink, gray)
         labels, boxes = find_components(mask)
-        ordered, spaces = group_lines(drop_non_digits(join_pieces(boxes), gray.shape[0]))
+        boxes = drop_non_digits(join_pieces(boxes), gray.shape[0])
+        strokes = lone_strokes(boxes, sharp) if LONE_STROKE_WIDTH > 0 else []
+        if strokes:  # the 1s the map left out go back into the mask, and the components are found again
+            for x, y, piece in strokes:
+                region = mask[y : y + piece.shape[0], x : x + piece.shape[1]]
+                cv2.max(region, piece[: region.shape[0], : region.shape[1]], dst=region)
+            labels, boxes = find_components(mask)
+            boxes = drop_non_digits(join_pieces(boxes), gray.shape[0])
+        ordered, spaces = group_lines(boxes)
         return Segments(mask=mask, labels=labels, boxes=ordered, scale=scale, gaps=spaces, shade=shade_of(strength, mask))
     small = shrink(gray)
     dark = dark_ink(small)
