@@ -399,7 +399,9 @@ def serve(
     except ImportError as error:
         raise EdgeDigitsError(f"serve needs the [serve] extra ({error.name} is missing): pip install 'edgedigits[serve]'") from None
     frame_size = parse_size(size) if size else None
-    reader = open_reader(model, device, threads, unsure, mask, sequence)
+    # One onnxruntime thread per read unless told otherwise: requests run side by side in the server's thread
+    # pool, and several of them each spreading over every core only fight for the cores.
+    reader = open_reader(model, device, threads or 1, unsure, mask, sequence)
     app_ = create_app(reader, source, token=token, size=frame_size, fps=fps, smooth=smooth)
     if host not in ("127.0.0.1", "localhost", "::1") and not token:
         typer.echo(f"warning: serving on {host} with no authentication: anyone on the network can see the camera "
