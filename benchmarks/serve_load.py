@@ -9,9 +9,15 @@ every bad one with a 4xx and a JSON error, and that nothing is lost; reports
 p50/p99 latency, throughput, and the server's resident memory after warm-up and
 at the end. Stops by itself; the server is stopped on the way out.
 
+With `--mjpeg SECONDS`, it measures the live stream instead: `serve` on a
+generated 640x480 video at 25 fps, one client reading /stream.mjpg for that
+long; frames received per second, and the server's CPU time over the same
+span (in cores: 1.0 is one core busy all the time).
+
 Usage:
     python benchmarks/serve_load.py                         # 2,000 requests at concurrency 8
     python benchmarks/serve_load.py --requests 10000        # the memory-growth check
+    python benchmarks/serve_load.py --mjpeg 20              # the live stream's rate and CPU
 """
 
 from __future__ import annotations
@@ -47,6 +53,26 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_mjpeg(port: int, pid: int, seconds: float) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", "/stream.mjpg")
+    response = connection.getresponse()
+    frames, start_cpu, start = 0, cpu_seconds(pid), time.perf_counter()
+    buffered = b""
+    while time.perf_counter() - start < seconds:
+        buffered += response.read1(65536)
+        frames += buffered.count(b"--frame\r\n")
+        buffered = buffered[buffered.rfind(b"--frame\r\n") + 1 :] if b"--frame\r\n" in buffered else buffered[-16:]
+    wall, cpu = time.perf_counter() - start, cpu_seconds(pid) - start_cpu
+    connection.close()
+    print(f"/stream.mjpg: {frames} frames in {wall:.1f} s = {frames / wall:.1f} fps; server CPU {cpu:.1f} s = {cpu / wall:.2f} cores")
+
+
 def uploads() -> tuple[list[tuple[str, bytes, str]], list[tuple[str, bytes]]]:
     truth = {t["file"]: "\n".join(t["lines"]) for t in map(json.loads, (SAMPLES / "truth.jsonl").read_text().splitlines())}
     good = [(name, (SAMPLES / name).read_bytes(), text) for name, text in sorted(truth.items())]
@@ -61,11 +87,24 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--bad-share", type=float, default=0.05)
+    parser.add_argument("--mjpeg", type=float, default=0, help="seconds to read /stream.mjpg of a 25 fps video instead")
     parser.add_argument("--serve-args", default="", help="extra arguments for edgedigits serve, e.g. '--model models/cnn.onnx'")
     args = parser.parse_args()
 
     port = free_port()
     command = [str(Path(sys.executable).parent / "edgedigits"), "serve", "--port", str(port), *args.serve_args.split()]
+    if args.mjpeg:
+        import tempfile
+
+        import cv2
+
+        video = Path(tempfile.mkdtemp()) / "page.avi"
+        page = cv2.imread(str(SAMPLES / "2017.jpg"))
+        writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25, (page.shape[1], page.shape[0]))
+        for index in range(int(25 * (args.mjpeg + 15))):
+            writer.write(page if index % 50 < 40 else cv2.imread(str(SAMPLES / "two-lines.jpg")))
+        writer.release()
+        command.insert(2, str(video))
     server = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -80,6 +119,10 @@ def main() -> int:
                     print(f"the server did not start: {server.stderr.read() if server.poll() is not None else 'timeout'}")
                     return 1
                 time.sleep(0.2)
+        if args.mjpeg:
+            time.sleep(2)  # the feed's first frames
+            measure_mjpeg(port, server.pid, args.mjpeg)
+            return 0
         good, bad = uploads()
         rng = random.Random(0)
         plan = [("bad", rng.choice(bad)) if rng.random() < args.bad_share else ("good", rng.choice(good))
