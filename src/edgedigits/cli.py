@@ -417,14 +417,37 @@ def bench(
     models: Annotated[Path, typer.Option(help="Folder with index.json and the models.", file_okay=False)] = Path("models"),
     quick: Annotated[bool, typer.Option(help="Fewer repetitions and 2,000 test images: under a minute.")] = False,
     out: Annotated[Path, typer.Option(help="Folder for bench.json and bench.png.", file_okay=False)] = Path("bench"),
+    pages: Annotated[Path | None, typer.Option(help="Instead: the whole job on a field set (a folder with truth.jsonl), "
+                                                    "per image size, against the OCR engines installed.", file_okay=False)] = None,
+    peer_pages: Annotated[int, typer.Option(min=0, help="With --pages: the OCR engines read this many pages (0: none).")] = 100,
+    model: ModelPathOption = None,
+    mask: MaskOption = "auto",
+    sequence: SequenceOption = "auto",
 ):
-    """Every model and format side by side (size, accuracy, latency, throughput), with peers and end to end."""
+    """Every model and format side by side (size, accuracy, latency, throughput), with peers and end to end;
+    or, with --pages, pages read exactly and pages per second against OCR engines."""
+    if pages is not None:
+        from edgedigits.bench_pages import bench_pages, format_pages_table
+        from edgedigits.files import write_json_atomic
+        from edgedigits.runtime.reader import describe_reader
+
+        reader = open_reader(model, "cpu", 1, 0.5, mask, sequence)
+        report = bench_pages(pages, reader, peer_limit=peer_pages, peers=tuple(PEER_NAMES) if peer_pages else (),
+                             progress=lambda line: typer.echo(line, err=True))
+        report["reader"] = describe_reader(reader)
+        typer.echo(format_pages_table(report))
+        write_json_atomic(out / "pages.json", report)
+        typer.echo(f"wrote {out / 'pages.json'}", err=True)
+        return
     from edgedigits.bench import format_table, run_bench, write_outputs
 
     report = run_bench(models, quick=quick, progress=lambda line: typer.echo(line, err=True))
     typer.echo(format_table(report))
     json_path, chart_path = write_outputs(report, out)
     typer.echo(f"wrote {json_path} and {chart_path}", err=True)
+
+
+PEER_NAMES = ("tesseract", "rapidocr", "easyocr")
 
 
 def terminate(signal_number, frame) -> None:
