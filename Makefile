@@ -28,7 +28,7 @@ install: $(INSTALLED)
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	rm -f $(VENV)/.installed-*
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[train,serve,dev,$(RUNTIME_EXTRA)]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[train,serve,scale,dev,$(RUNTIME_EXTRA)]"
 	touch $@
 
 # `make train` always trains; `make export` trains only the models it lacks.

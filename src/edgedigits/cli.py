@@ -310,6 +310,11 @@ def read(
     unsure: UnsureOption = 0.5,
     mask: MaskOption = "auto",
     sequence: SequenceOption = "auto",
+    engine: Annotated[str, typer.Option(help="local (a thread pool here) or ray (Ray Data: a cluster, or a local Ray).")] = "local",
+    address: Annotated[str | None, typer.Option(help="With --engine ray: the cluster (auto, ray://HOST:10001); "
+                                                     "default: a Ray started here.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="With --engine ray: actors, one Reader each (default: the cluster's CPUs).")] = None,
+    out: Annotated[Path | None, typer.Option(help="With --engine ray: NAME.jsonl or NAME.parquet, a folder Ray writes the records into.")] = None,
 ):
     """Read the numbers on images. Exit status 1 if any input could not be read (it gets an error record)."""
     from edgedigits.runtime.batch import CSV_COLUMNS, FORMATS, Progress, format_record, read_all
@@ -317,6 +322,11 @@ def read(
 
     if output_format not in FORMATS:
         raise EdgeDigitsError(f"unknown format '{output_format}'; use one of {', '.join(FORMATS)}")
+    if engine not in ("local", "ray"):
+        raise EdgeDigitsError(f"--engine {engine}: use local or ray")
+    if engine == "ray":
+        read_on_ray(paths, model, unsure, mask, sequence, address, workers, out)
+        return
     reader = open_reader(model, device, threads, unsure, mask, sequence)
     inputs = expand(paths)
     progress = Progress(len(inputs))
@@ -328,6 +338,34 @@ def read(
     if progress.failed:
         typer.echo(f"{progress.failed} of {progress.total} inputs could not be read", err=True)
         raise typer.Exit(1)
+
+
+def read_on_ray(paths: list[str], model: Path | None, unsure: float, mask: str, sequence: str, address: str | None,
+                workers: int | None, out: Path | None) -> None:
+    """`read --engine ray`: the models are found here and opened by path on every actor (the same paths on every
+    node: a shared filesystem, or the same folder laid out on each)."""
+    from edgedigits.model_index import default_model
+    from edgedigits.runtime.inputs import expand
+
+    if out is None:
+        raise EdgeDigitsError("--engine ray writes its records with Ray's writers: give --out NAME.jsonl or --out NAME.parquet")
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise EdgeDigitsError("--engine ray needs Ray Data: pip install 'edgedigits[scale]'") from None
+    from edgedigits.scale import read_with_ray
+
+    model = model or default_model(Path("models"))
+    if model is None:
+        raise EdgeDigitsError("no digit model in models/: run `make train export` first, or pass --model FILE.onnx")
+    inputs = expand(paths)
+    ink, runs = resolve_mask(mask), resolve_sequence(sequence)
+    typer.echo(f"reading {len(inputs)} inputs on Ray with {Path(model).resolve()}"
+               + (f", ink from {Path(ink).resolve()}" if ink else "") + (f", runs by {Path(runs).resolve()}" if runs else ""), err=True)
+    stats = read_with_ray(inputs, Path(model).resolve(), ink and Path(ink).resolve(), runs and Path(runs).resolve(), unsure, out,
+                          workers=workers, address=address)
+    typer.echo(f"wrote {stats['records']} records to {out}/ ({stats['workers']} actors, Ray started in {stats['startup_s']} s, "
+               f"read in {stats['seconds']} s: {stats['images_per_second']} images/s)", err=True)
 
 
 @app.command()
