@@ -36,19 +36,23 @@ class ReadBatch:
     """One Reader per Ray actor: a batch of (bytes, path) rows -> a batch of `read` records."""
 
     def __init__(self, model: str, ink_model: str | None, sequence_model: str | None, unsure: float,
-                 sources: dict[str, str]):
+                 base: str | None, sources: dict[str, str] | None = None):
         from edgedigits.runtime import Reader
 
         self.reader = Reader(model, device="cpu", threads=1, unsure_below=unsure, ink_model=ink_model,
                              sequence_model=sequence_model)
-        self.sources = sources
+        self.base, self.sources = base, sources  # how `read` named each file: relative to `base`, or as listed
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         records = [self.read(bytes(data), str(path)) for data, path in zip(batch["bytes"], batch["path"])]
         return as_columns(records)
 
     def read(self, data: bytes, path: str) -> dict:
-        source = self.sources.get(path) or self.sources.get("/" + path.lstrip("/"), path)
+        path = "/" + path.lstrip("/")  # Ray may hand local paths back without their leading slash
+        if self.sources is not None:
+            source = self.sources.get(path, path)
+        else:
+            source = os.path.relpath(path, self.base) if self.base else path
         return read_bytes(self.reader, source, data).as_dict()
 
 
@@ -89,18 +93,29 @@ def read_with_ray(inputs: list[Input], model: Path, ink_model: Path | None, sequ
     started = time.perf_counter()
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    quiet_ray_data()
     ready = time.perf_counter()
     workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     refused = [record for record in map(check_input, inputs) if record is not None]
     refused_sources = {record.source for record in refused}
     to_read = [item for item in inputs if item.source not in refused_sources]
-    sources = {str(Path(item.path).resolve()): item.source for item in to_read}
+    # The records name files as `read` does (relative to here when given so): a mapping of a million paths need not
+    # travel to every actor when one rule gives them all back.
+    paths = {os.path.abspath(item.path): item.source for item in to_read}
+    here = os.getcwd()
+    if all(os.path.relpath(path, here) == source for path, source in paths.items()):
+        base, sources = here, None
+    elif all(path == source for path, source in paths.items()):
+        base, sources = None, None
+    else:
+        base, sources = None, paths
     records_written = 0
     if to_read:
-        dataset = ray.data.read_binary_files(list(sources), include_paths=True, ignore_missing_paths=True)
+        # Reading files is I/O: the read tasks ask for no CPU, so that actors on every CPU never starve them.
+        dataset = ray.data.read_binary_files(list(paths), include_paths=True, ignore_missing_paths=True, num_cpus=0)
         dataset = dataset.map_batches(
             ReadBatch, fn_constructor_args=(str(model), ink_model and str(ink_model), sequence_model and str(sequence_model),
-                                            unsure, sources),
+                                            unsure, base, sources),
             batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1)
         if refused:
             dataset = dataset.union(ray.data.from_items([record.as_dict() for record in refused]))
@@ -117,6 +132,20 @@ def read_with_ray(inputs: list[Input], model: Path, ink_model: Path | None, sequ
     if missing:  # files that vanished between listing and reading: Ray skipped them (ignore_missing_paths)
         stats["vanished"] = missing
     return stats
+
+
+def quiet_ray_data() -> None:
+    """Ray Data's progress bars and per-operator INFO lines off: the command prints its own summary."""
+    import logging
+
+    import ray
+
+    context = ray.data.DataContext.get_current()
+    for name in ("enable_progress_bars", "enable_operator_progress_bars", "print_on_execution_start"):
+        if hasattr(context, name):
+            setattr(context, name, False)
+    for name in ("ray.data", "ray"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def read_records(out: Path):
