@@ -74,6 +74,11 @@ for suite in "${SUITES[@]}"; do
     cpuinfo 0xd08 "fp asimd evtstrm crc32 cpuid" 0x0 3 >"$root/check/cpuinfo-cortex-a72"
     cpuinfo 0xd0b "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp" 0x4 1 >"$root/check/cpuinfo-cortex-a76"
 
+    # /sys is not mounted in the root (onnxruntime segfaults on import under qemu-user when it is); the two files
+    # its cpuinfo library reads for the core count are laid there instead: four cores, as on a Pi.
+    mkdir -p "$root/sys/devices/system/cpu"
+    echo 0-3 >"$root/sys/devices/system/cpu/possible"
+    echo 0-3 >"$root/sys/devices/system/cpu/present"
     mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
     mountpoint -q "$root/dev" || mount --bind /dev "$root/dev"
     trap 'umount -l "$root/proc/cpuinfo" "$root/proc" "$root/dev" 2>/dev/null || true' EXIT
