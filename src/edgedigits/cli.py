@@ -46,6 +46,10 @@ SequenceOption = Annotated[str, typer.Option(
     "--sequence", help="Runs of touching digits: auto (read with the sequence model in models/ when there is one), "
                        "none (shown as one ? per digit), or a sequence model's .onnx file.")]
 UnsureOption = Annotated[float, typer.Option("--unsure", min=0.0, max=1.0, help="Calibrated confidence under which a digit shows as '?'.")]
+SmoothOption = Annotated[int, typer.Option(min=1, help="Frames the reading is smoothed over.")]
+SizeOption = Annotated[str | None, typer.Option(help="Ask the camera for frames this size, WIDTHxHEIGHT (e.g. 1280x720); "
+                                                     "picamera's default is 640x480.")]
+FpsOption = Annotated[float | None, typer.Option(min=1, help="Ask the camera for this many frames a second.")]
 
 
 def reports_errors(command):
@@ -380,12 +384,11 @@ def stream(
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
     unsure: UnsureOption = 0.5,
-    smooth: Annotated[int, typer.Option(min=1, help="Frames the reading is smoothed over.")] = 5,
+    smooth: SmoothOption = 5,
     mask: MaskOption = "auto",
     sequence: SequenceOption = "auto",
-    size: Annotated[str | None, typer.Option(help="Ask the camera for frames this size, WIDTHxHEIGHT (e.g. 1280x720); "
-                                                  "picamera's default is 640x480.")] = None,
-    fps: Annotated[float | None, typer.Option(min=1, help="Ask the camera for this many frames a second.")] = None,
+    size: SizeOption = None,
+    fps: FpsOption = None,
 ):
     """Read a camera or a video live; print the reading each time it changes. Ctrl-C or q stops."""
     import json
@@ -423,11 +426,11 @@ def serve(
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
     unsure: UnsureOption = 0.5,
-    smooth: Annotated[int, typer.Option(min=1, help="Frames the reading is smoothed over.")] = 5,
+    smooth: SmoothOption = 5,
     mask: MaskOption = "auto",
     sequence: SequenceOption = "auto",
-    size: Annotated[str | None, typer.Option(help="Ask the camera for frames this size, WIDTHxHEIGHT.")] = None,
-    fps: Annotated[float | None, typer.Option(min=1, help="Ask the camera for this many frames a second.")] = None,
+    size: SizeOption = None,
+    fps: FpsOption = None,
 ):
     """The live view in a browser and an HTTP API: /, /stream.mjpg, /snapshot.jpg, /reading, POST /read, /health."""
     try:
