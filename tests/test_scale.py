@@ -57,3 +57,12 @@ def test_ray_gives_the_records_the_local_path_gives(local_ray, tiny_models, fold
     assert sorted(map(normalise, remote), key=key) == sorted(map(normalise, local), key=key)
     errors = {r["source"]: r["error"] for r in remote if r["error"]}
     assert set(errors) == {"scans/cut.jpg", "scans/not-an-image.png", "scans/empty.jpg", "scans/missing.jpg"}
+
+
+def test_nothing_but_the_ray_path_imports_ray():
+    import subprocess
+    import sys
+
+    code = ("import sys, edgedigits.cli, edgedigits.runtime.batch, edgedigits.runtime.stream, edgedigits.evaluate; "
+            "print([m for m in sys.modules if m == 'ray' or m.startswith('ray.')])")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
