@@ -30,6 +30,8 @@ from edgedigits.runtime.inputs import MAX_FILE_BYTES, Input
 
 RECORD_FIELDS = ("source", "text", "lines", "digits", "error")
 OUTPUT_SUFFIXES = (".jsonl", ".json", ".parquet")
+READ_TASKS = 2  # file-reading tasks at once: they ask for no CPU (so actors on every CPU never starve them), and
+# without a bound Ray would start a worker process for each of them
 
 
 class ReadBatch:
@@ -112,7 +114,8 @@ def read_with_ray(inputs: list[Input], model: Path, ink_model: Path | None, sequ
     records_written = 0
     if to_read:
         # Reading files is I/O: the read tasks ask for no CPU, so that actors on every CPU never starve them.
-        dataset = ray.data.read_binary_files(list(paths), include_paths=True, ignore_missing_paths=True, num_cpus=0)
+        dataset = ray.data.read_binary_files(list(paths), include_paths=True, ignore_missing_paths=True, num_cpus=0,
+                                             concurrency=READ_TASKS)
         dataset = dataset.map_batches(
             ReadBatch, fn_constructor_args=(str(model), ink_model and str(ink_model), sequence_model and str(sequence_model),
                                             unsure, base, sources),

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -185,7 +186,12 @@ def create_app(reader: Reader, source: str | None = None, token: str | None = No
     from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
     from starlette.routing import Route
 
+    import anyio
+
     signal = FrameSignal()
+    # Reads run in the thread pool, at most one per core at a time: more would only share the cores, each thread
+    # growing its own allocator arena (memory) and stretching every request's time alike.
+    read_slots = anyio.CapacityLimiter(max(1, os.cpu_count() or 1))
     feed = LiveFeed(reader, source, size, fps, smooth, open_source, signal.publish) if source else None
     started = time.monotonic()
 
@@ -273,7 +279,7 @@ def create_app(reader: Reader, source: str | None = None, token: str | None = No
             return error(400, "empty upload: send an image file's bytes (curl --data-binary @photo.jpg) or a multipart file")
         if len(data) > max_upload_bytes:
             return error(413, f"upload of {len(data)} bytes is over the {max_upload_bytes} byte limit")
-        record = await run_in_threadpool(read_bytes, reader, name, data)
+        record = await anyio.to_thread.run_sync(read_bytes, reader, name, data, limiter=read_slots)
         if record.error:
             return JSONResponse(record.as_dict(), status_code=413 if "MP), over the" in record.error else 400)
         return JSONResponse(record.as_dict())
