@@ -101,6 +101,7 @@ def test_tiny_ink_segmenter_goes_through_every_stage(tmp_path, monkeypatch):
     assert report["gate"]["passed"] and (tmp_path / "inkseg.int8.onnx").is_file()
     entries = {e["file"]: e for e in model_index.read_entries(tmp_path)}
     assert entries["inkseg.int8.onnx"]["kind"] == "inkseg" and entries["inkseg.onnx"]["parity"]["pages"] == 6
+    assert all((tmp_path / e["file"]).is_file() for e in model_index.read_entries(tmp_path))  # no temporary's entry
     assert default_ink_model(tmp_path) is not None and default_model(tmp_path) is None  # never taken for a digit model
 
     model = open_ink_model(default_ink_model(tmp_path), device="cpu")

@@ -160,6 +160,7 @@ def test_tiny_sequence_model_goes_through_every_stage(tmp_path, monkeypatch):
     report = sequence.calibrate_sequence(tmp_path, samples=32, held_out=32)  # again: `make calibrate` twice
     assert report["gate"]["passed"]
     assert model_index.entry_for(tmp_path / "seqread.int8.onnx")["kind"] == "sequence" and default_model(tmp_path) is None
+    assert all((tmp_path / e["file"]).is_file() for e in model_index.read_entries(tmp_path))  # no temporary's entry
     model = open_sequence_model(tmp_path / "seqread.int8.onnx", device="cpu")
     mask = np.zeros((40, 120), np.uint8)
     mask[5:35, 10:110] = 255

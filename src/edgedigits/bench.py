@@ -229,7 +229,7 @@ def bench_reader(model_path: Path, plan: Plan) -> dict:
 
 def run_bench(models_dir: Path, quick: bool = False, progress: Callable[[str], None] = print,
               plan: Plan | None = None) -> BenchReport:
-    entries = [e for e in model_index.read_entries(models_dir) if "kind" not in e]  # digit classifiers; the ink
+    entries = [e for e in model_index.usable_entries(models_dir) if "kind" not in e and "name" in e]  # digit classifiers; the ink
     # segmenter and the sequence model are timed by `calibrate` and benchmarks/read_latency.py
     if not entries:
         raise EdgeDigitsError(f"{models_dir}/index.json lists no models: run `make train export calibrate` first")

@@ -239,7 +239,8 @@ def rewrite_metadata(path: Path, fields: dict[str, object]) -> None:
     onnx.helper.set_model_props(proto, merged)
     with atomic_path(path) as temporary:
         onnx.save(proto, temporary)
-    model_index.refresh_entry(path)  # the file changed: its sha256 must follow
+    if model_index.entry_for(path) is not None:  # the file changed: its sha256 must follow (a temporary has no entry)
+        model_index.refresh_entry(path)
 
 
 def quantize_best(fp32_path: Path, int8_path: Path, methods: list[str], calibration_images: np.ndarray,
