@@ -192,3 +192,12 @@ def test_the_feed_thread_is_off_the_event_loop(reader, video):
         assert wait_for(lambda: app.state.feed.latest is not None)
         assert app.state.feed.thread.name == "edgedigits-feed" and app.state.feed.thread is not threading.main_thread()
     assert not app.state.feed.thread.is_alive()  # stopped with the app
+
+
+def test_serve_refuses_a_video_file_that_is_not_there(tmp_path):
+    from typer.testing import CliRunner
+
+    from edgedigits.cli import app
+
+    result = CliRunner().invoke(app, ["serve", str(tmp_path / "nothere.mp4"), "--mask", "threshold"])
+    assert result.exit_code == 1 and "nothere.mp4: no such video file" in result.output

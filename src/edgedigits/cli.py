@@ -439,6 +439,11 @@ def serve(
         import uvicorn  # noqa: F401
     except ImportError as error:
         raise EdgeDigitsError(f"serve needs the [serve] extra ({error.name} is missing): pip install 'edgedigits[serve]'") from None
+    from edgedigits.runtime.stream import is_live
+
+    if source and not is_live(source) and not Path(source).is_file():
+        raise EdgeDigitsError(f"{source}: no such video file (give a camera index such as 0, a /dev/video* device, "
+                              "picamera, a file or a URL; or no SOURCE for the API alone)")
     frame_size = parse_size(size) if size else None
     # One onnxruntime thread per read unless told otherwise: requests run side by side in the server's thread
     # pool, and several of them each spreading over every core only fight for the cores.
