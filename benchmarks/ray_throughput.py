@@ -72,7 +72,7 @@ def main() -> None:
                 time.sleep(0.05)
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        stats = read_with_ray(inputs, *models, 0.5, work / "out.jsonl", workers=args.cpus, progress=lambda line: None)
+        stats = read_with_ray(inputs, *models, 0.5, work / "out.jsonl", workers=args.cpus)
         sampling.set()
         init_seconds = stats["startup_s"]
         ray_rate = stats["records"] / stats["seconds"]

@@ -49,7 +49,7 @@ def test_ray_gives_the_records_the_local_path_gives(local_ray, tiny_models, fold
     inputs = expand(["scans", "scans/missing.jpg"])
     local = [record.as_dict() for record in read_all(Reader(model, device="cpu", threads=1), inputs)]
     out = tmp_path / f"results{suffix}"
-    stats = read_with_ray(inputs, model, None, None, 0.5, out, workers=2, progress=lambda line: None)
+    stats = read_with_ray(inputs, model, None, None, 0.5, out, workers=2)
     remote = list(read_records(out))
     assert stats["records"] == len(local) == 12  # 8 images, 3 bad files, 1 missing
     key = lambda record: record["source"]  # noqa: E731

@@ -285,18 +285,24 @@ def resolve_sequence(sequence: str, models_dir: Path = Path("models")) -> Path |
     return Path(sequence)
 
 
+def resolve_model(model: Path | None) -> Path:
+    """The digit model `--model` names, or the default one in models/ (`model_index.default_model`)."""
+    from edgedigits.model_index import default_model
+
+    model = model or default_model(Path("models"))
+    if model is None:
+        raise EdgeDigitsError("no digit model in models/ (no index.json entry, no .onnx file): run `make train export` "
+                              "first, copy a .onnx file there, or pass --model FILE.onnx")
+    return model
+
+
 def open_reader(model: Path | None, device: str, threads: int | None, unsure: float, mask: str = "auto",
                 sequence: str = "auto"):
     """The Reader for `read` and `stream`, saying once on stderr which models, mask and provider run."""
-    from edgedigits.model_index import default_model
     from edgedigits.runtime import Reader
     from edgedigits.runtime.reader import describe_reader
 
-    if model is None:
-        model = default_model(Path("models"))
-        if model is None:
-            raise EdgeDigitsError("no digit model in models/ (no index.json entry, no .onnx file): run `make train export` first, copy a .onnx file there, or pass --model FILE.onnx")
-    reader = Reader(model, device=device, threads=threads, unsure_below=unsure, ink_model=resolve_mask(mask),
+    reader = Reader(resolve_model(model), device=device, threads=threads, unsure_below=unsure, ink_model=resolve_mask(mask),
                     sequence_model=resolve_sequence(sequence))
     typer.echo(f"reading with {describe_reader(reader)}", err=True)
     return reader
@@ -348,7 +354,6 @@ def read_on_ray(paths: list[str], model: Path | None, unsure: float, mask: str, 
                 workers: int | None, out: Path | None) -> None:
     """`read --engine ray`: the models are found here and opened by path on every actor (the same paths on every
     node: a shared filesystem, or the same folder laid out on each)."""
-    from edgedigits.model_index import default_model
     from edgedigits.runtime.inputs import expand
 
     if out is None:
@@ -359,9 +364,7 @@ def read_on_ray(paths: list[str], model: Path | None, unsure: float, mask: str, 
         raise EdgeDigitsError("--engine ray needs Ray Data: pip install 'edgedigits[scale]'") from None
     from edgedigits.scale import read_with_ray
 
-    model = model or default_model(Path("models"))
-    if model is None:
-        raise EdgeDigitsError("no digit model in models/: run `make train export` first, or pass --model FILE.onnx")
+    model = resolve_model(model)
     inputs = expand(paths)
     ink, runs = resolve_mask(mask), resolve_sequence(sequence)
     typer.echo(f"reading {len(inputs)} inputs on Ray with {Path(model).resolve()}"

@@ -110,14 +110,19 @@ def default_model(models_dir: Path) -> Path | None:
     `choose_precision` picks. Candidates come from the index (fp32 exports, INT8 files whose gate passed, the
     files present) or, without an index, from the `.onnx` files' own metadata (`entries_from_files`), so a model
     copied on its own, without `index.json`, runs."""
-    entries = [e for e in usable_entries(models_dir) if "kind" not in e]  # digit classifiers only
-    if not entries:
-        entries = [e for e in entries_from_files(models_dir) if "kind" not in e]
+    entries = candidates(models_dir, None)  # digit classifiers only
     if not entries:
         return None
     best_name = max(entries, key=lambda e: e.get("test_accuracy", 0.0)).get("name")
     chosen = choose_precision([e for e in entries if e.get("name") == best_name])
     return Path(models_dir) / chosen["file"]
+
+
+def candidates(models_dir: Path, kind: str | None) -> list[dict]:
+    """The usable entries of `kind` (None: digit classifiers) in the index, or, when it lists none, those read
+    from the files' own metadata (`entries_from_files`)."""
+    mine = [e for e in usable_entries(models_dir) if e.get("kind") == kind]
+    return mine or [e for e in entries_from_files(models_dir) if e.get("kind") == kind]
 
 
 def entries_from_files(models_dir: Path) -> list[dict]:
@@ -169,8 +174,5 @@ def default_sequence_model(models_dir: Path) -> Path | None:
 def default_of_kind(models_dir: Path, kind: str) -> Path | None:
     """The model of `kind` in `models_dir` in the precision `choose_precision` picks (from the index, or from the
     files' own metadata without one); None when there is none."""
-    mine = [e for e in usable_entries(models_dir) if e.get("kind") == kind]
-    if not mine:
-        mine = [e for e in entries_from_files(models_dir) if e.get("kind") == kind]
-    chosen = choose_precision(mine)
+    chosen = choose_precision(candidates(models_dir, kind))
     return Path(models_dir) / chosen["file"] if chosen else None

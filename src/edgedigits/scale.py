@@ -85,8 +85,7 @@ def check_input(item: Input) -> Record | None:
 
 
 def read_with_ray(inputs: list[Input], model: Path, ink_model: Path | None, sequence_model: Path | None, unsure: float,
-                  out: Path, workers: int | None = None, address: str | None = None, batch_size: int = 32,
-                  progress=print) -> dict:
+                  out: Path, workers: int | None = None, address: str | None = None, batch_size: int = 32) -> dict:
     """Read `inputs` on Ray Data and write the records to `out` (a folder Ray fills); returns counts and timings."""
     import ray
 
@@ -111,7 +110,6 @@ def read_with_ray(inputs: list[Input], model: Path, ink_model: Path | None, sequ
         base, sources = None, None
     else:
         base, sources = None, paths
-    records_written = 0
     if to_read:
         # Reading files is I/O: the read tasks ask for no CPU, so that actors on every CPU never starve them. A few
         # large blocks (8 per actor) rather than Ray's default of many small ones: per-block overhead cost 16 points.

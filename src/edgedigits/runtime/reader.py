@@ -138,7 +138,7 @@ class Reader:
             keep = [i for i, crop in enumerate(crops) if crop.any()]
             segments.boxes, segments.gaps = [segments.boxes[i] for i in keep], [segments.gaps[i] for i in keep]
             crops = [crops[i] for i in keep]
-        inputs = np.stack([normalize_digit(segments.shaded_crop(box)) for box in segments.boxes]) if crops else None
+        inputs = np.stack([normalize_digit(segments.shaded_crop(box, crop)) for box, crop in zip(segments.boxes, crops)]) if crops else None
         segmented = time.perf_counter()
         timings = {"ink": (masked - start) * 1e3, "segment": (segmented - masked) * 1e3}
         if inputs is None:

@@ -109,10 +109,10 @@ class Segments:
         member = cv2.resize(member, (member.shape[1] * 2, member.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
         return cv2.bitwise_and(window, member[: window.shape[0], : window.shape[1]])
 
-    def shaded_crop(self, box: Box) -> np.ndarray:
-        """`crop`, with each ink pixel as dark as the photo has it (`shade`): a 9's loop that the mask filled
-        shows as a lighter hole, as in MNIST's grey-level digits. The plain crop when there is no shade."""
-        crop = self.crop(box)
+    def shaded_crop(self, box: Box, crop: np.ndarray | None = None) -> np.ndarray:
+        """`crop` (made here unless given), with each ink pixel as dark as the photo has it (`shade`): a 9's loop
+        that the mask filled shows as a lighter hole, as in MNIST's grey-level digits. The plain crop without shade."""
+        crop = self.crop(box) if crop is None else crop
         if self.shade is None:
             return crop
         return cv2.min(crop, self.shade[box.y : box.bottom, box.x : box.right])
