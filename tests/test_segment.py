@@ -175,3 +175,15 @@ def test_a_filled_loop_keeps_its_lighter_hole_in_the_grey_level_crop():
     assert plain[hole] == 255  # the binary mask filled the loop
     assert shaded[stroke] >= 200 and shaded[hole] < 0.7 * shaded[stroke]
     assert ((shaded > 0) == (plain > 0)).all()  # the same pixels: only their shade differs
+
+
+def test_a_box_the_photo_barely_inks_keeps_its_mask_as_the_crop():
+    """The ink map's core keeps pixels whose own ink strength is nil (grainy pencil): the grey-level crop would be
+    empty and the classifier would refuse it (the page once failed as a whole); the plain mask is read instead."""
+    mask = np.zeros((40, 40), np.uint8)
+    mask[8:32, 18:22] = 255
+    labels = (mask[::2, ::2] > 0).astype(np.int32)
+    segments = S.Segments(mask=mask, labels=labels, boxes=[S.Box(18, 8, 4, 24, (1,))], shade=np.zeros_like(mask))
+    box = segments.boxes[0]
+    assert segments.shaded_crop(box).any()
+    assert (segments.shaded_crop(box) == segments.crop(box)).all()

@@ -115,7 +115,8 @@ class Segments:
         crop = self.crop(box) if crop is None else crop
         if self.shade is None:
             return crop
-        return cv2.min(crop, self.shade[box.y : box.bottom, box.x : box.right])
+        shaded = cv2.min(crop, self.shade[box.y : box.bottom, box.x : box.right])
+        return shaded if shaded.any() else crop  # a box the photo barely inks: its mask, not nothing
 
     def original_box(self, box: Box) -> Box:
         return box.scaled(1 / self.scale)
