@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgedigits.contract import INK_INPUT_NAME, INK_MULTIPLE, INK_OUTPUT_NAME
-from edgedigits.runtime.inkmask import ink_input_size, to_photo
+from edgedigits.runtime.inkmask import InkModel, ink_input_size, to_photo, zoom_window
 from edgedigits.runtime.segment import learned_mask, segment
 
 
@@ -142,3 +142,46 @@ def test_a_one_the_map_left_out_is_taken_back_but_not_a_box_side():
     boxes = sorted((b.x, b.w) for b in segments.boxes)
     assert len(boxes) == 3, boxes  # the 1, the 3 and the 0; not the box's sides
     assert abs(boxes[0][0] - 97) <= 4 and boxes[0][1] <= 12
+
+
+def test_zoom_window_looks_closer_only_at_small_digits_on_a_big_photo():
+    ink = np.zeros((240, 320), np.uint8)
+    for x in (150, 160, 170):
+        ink[100:108, x : x + 3] = 255  # three digits 8 map pixels tall
+    ink[20, 20] = 255  # a speck: not digit-sized, outside the window
+    x0, y0, x1, y1, factor = zoom_window(ink, (3024, 4032))
+    assert factor == 3  # 8 px -> about ZOOM_TO
+    assert x0 <= 150 and x1 >= 173 and y0 <= 100 and y1 >= 108 and x0 > 20 and y0 > 20
+    assert zoom_window(ink, (480, 640))[4] == 2  # never beyond the photo's own pixels
+    assert zoom_window(ink, (240, 320)) is None  # nothing finer to look at
+    tall = np.zeros((240, 320), np.uint8)
+    tall[60:120, 100:110] = 255
+    assert zoom_window(tall, (3024, 4032)) is None  # digits big enough already
+    assert zoom_window(np.zeros((240, 320), np.uint8), (3024, 4032)) is None
+
+
+class DarkInk(InkModel):
+    """A stand-in network: ink wherever the photo is dark; records the sizes it was asked to look at."""
+
+    def __init__(self):
+        super().__init__(path=None, session=None, provider="test", metadata={})
+        self.looked_at = []
+
+    def probabilities(self, photos):
+        self.looked_at.append(photos.shape[1:3])
+        return (photos.mean(axis=3, keepdims=True) < 0.5).astype(np.float32)
+
+
+def test_ink_map_of_small_digits_on_a_12_mp_photo_is_made_again_closer():
+    photo = np.full((3024, 4032, 3), 200, np.uint8)
+    for x in (1900, 2030, 2160):
+        photo[1200:1300, x : x + 14] = 30  # strokes 100 px tall: 8 px at 320 px on the long side
+    model = DarkInk()
+    ink = model.ink_map(photo)
+    assert len(model.looked_at) == 2 and ink.shape == (720, 960)  # looked at again, three times closer
+    column = ink[:, round(1907 * 960 / 4032)]
+    assert column[round(1250 * 720 / 3024)] == 255 and column[round(1100 * 720 / 3024)] == 0
+    big = np.full((3024, 4032, 3), 200, np.uint8)
+    big[1000:1800, 1900:1990] = 30  # a digit a quarter of the frame tall: one look is enough
+    model = DarkInk()
+    assert model.ink_map(big).shape == (240, 320) and len(model.looked_at) == 1

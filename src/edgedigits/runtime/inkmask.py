@@ -3,6 +3,7 @@
     from edgedigits.runtime.inkmask import open_ink_model
     segmenter = open_ink_model("models/inkseg.int8.onnx")
     ink = segmenter.ink_map(image)      # uint8 [h, w], 0-255, the photo shrunk to 320 px on its long side
+                                        # (made again closer where digits are small there: `zoom_window`)
     segments = segment(image, ink=ink)  # boxes cut from this map instead of the threshold's mask
 
 One more onnxruntime session beside the digit classifier's: no TensorFlow here.
@@ -21,6 +22,12 @@ from edgedigits.contract import INK_INPUT_NAME, INK_LONG_SIDE, INK_MULTIPLE, INK
 from edgedigits.errors import EdgeDigitsError
 from edgedigits.runtime.segment import to_uint8
 from edgedigits.runtime.session import OpenModel
+
+ZOOM_BELOW = 16  # digits shorter than this many map pixels are looked at again, closer ...
+ZOOM_TO = 24  # ... enlarged to about this many map pixels tall ...
+ZOOM_MAX = 4  # ... at most this many times, and never beyond the photo's own pixels ...
+ZOOM_AREA = 1.5  # ... over a window of at most this many times the first map's pixels
+ZOOM_PERCENTILE = 75  # the digits' height: this percentile of the map's components' (a digit cut by ruled lines is several short ones)
 
 
 def ink_input_size(height: int, width: int, long_side: int = INK_LONG_SIDE) -> tuple[int, int]:
@@ -67,10 +74,55 @@ class InkModel(OpenModel):
         return self.session.run([INK_OUTPUT_NAME], {INK_INPUT_NAME: photos})[0]
 
     def ink_map(self, image: np.ndarray) -> np.ndarray:
-        """uint8 [h, w] digit-ink probability (0-255) for one BGR or gray image, at the network's working size."""
+        """uint8 [h, w] digit-ink probability (0-255) for one BGR or gray image, at the network's working size;
+        where the digits are small there (`zoom_window`), the map is made again around them from the photo
+        at up to ZOOM_MAX times that size, and the whole map is returned at the finer size."""
         photo, (height, width) = to_photo(image)
-        ink = self.probabilities(photo)[0, :height, :width, 0]
-        return (ink * 255 + 0.5).astype(np.uint8)
+        ink = to_map(self.probabilities(photo)[0, :height, :width, 0])
+        window = zoom_window(ink, image.shape[:2])
+        if window is None:
+            return ink
+        x0, y0, x1, y1, factor = window
+        fine = cv2.resize(ink, (width * factor, height * factor), interpolation=cv2.INTER_LINEAR)
+        across, down = image.shape[1] / width, image.shape[0] / height
+        part = image[round(y0 * down) : round(y1 * down), round(x0 * across) : round(x1 * across)]
+        photo, (part_height, part_width) = to_photo(part, factor * max(x1 - x0, y1 - y0))
+        closer = to_map(self.probabilities(photo)[0, :part_height, :part_width, 0])
+        fine[y0 * factor : y1 * factor, x0 * factor : x1 * factor] = cv2.resize(
+            closer, ((x1 - x0) * factor, (y1 - y0) * factor), interpolation=cv2.INTER_LINEAR)
+        return fine
+
+
+def to_map(probabilities: np.ndarray) -> np.ndarray:
+    return (probabilities * 255 + 0.5).astype(np.uint8)
+
+
+def zoom_window(ink: np.ndarray, image_shape: tuple[int, ...]) -> tuple[int, int, int, int, int] | None:
+    """Where and how much closer to look again: (x0, y0, x1, y1) in `ink`'s pixels and a whole factor, or None.
+
+    At 320 px on the long side, digits written small on a big frame (a 1952 at 1/40 of a 12 MP photo's height)
+    are 8 px tall in the map: too few for the network to tell their strokes from the paper's grain. When the
+    map's components are shorter than ZOOM_BELOW pixels (their ZOOM_PERCENTILE height: a digit that ruled lines
+    cut into pieces is not small), the window around those of about that height (half to twice the median), with two heights of margin, is looked at again, enlarged to about
+    ZOOM_TO pixels per digit: at most ZOOM_MAX times, at most the photo's own resolution, and no more pixels
+    than ZOOM_AREA times the first map's. A map with nothing on it has nothing to look at closer."""
+    height, width = ink.shape
+    count, _, stats, _ = cv2.connectedComponentsWithStats((ink > 127).astype(np.uint8), connectivity=8)
+    stats = stats[1:][stats[1:, cv2.CC_STAT_AREA] >= 4]
+    if not len(stats):
+        return None
+    typical = float(np.percentile(stats[:, cv2.CC_STAT_HEIGHT], ZOOM_PERCENTILE))
+    factor = int(min(ZOOM_MAX, max(image_shape[:2]) // max(height, width), round(ZOOM_TO / max(typical, 1.0))))
+    if typical >= ZOOM_BELOW or factor < 2:
+        return None
+    near = stats[(stats[:, cv2.CC_STAT_HEIGHT] >= typical / 2) & (stats[:, cv2.CC_STAT_HEIGHT] <= 2 * typical)]
+    margin = int(np.ceil(2 * typical))
+    x0, y0 = max(0, int(near[:, 0].min()) - margin), max(0, int(near[:, 1].min()) - margin)
+    x1 = min(width, int((near[:, 0] + near[:, 2]).max()) + margin)
+    y1 = min(height, int((near[:, 1] + near[:, 3]).max()) + margin)
+    while factor >= 2 and (x1 - x0) * (y1 - y0) * factor * factor > ZOOM_AREA * height * width:
+        factor -= 1
+    return (x0, y0, x1, y1, factor) if factor >= 2 else None
 
 
 def open_ink_model(path: str | Path, device: str = "auto", threads: int | None = None) -> InkModel:
