@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from edgedigits.contract import SEQ_BLANK, SEQ_HEIGHT, SEQ_INK_HEIGHT, SEQ_STRIDE
+from edgedigits.runtime.session import Model
 from edgedigits.runtime.sequence import Decoded, greedy_decode, strip_and_place, to_strip
 
 BLANK = SEQ_BLANK
@@ -85,8 +86,8 @@ def test_ctc_loss_prefers_the_right_string():
 class FixedSequence:
     """A stand-in sequence model that reads every run as `text`, spread evenly over the crop."""
 
-    def __init__(self, text: str):
-        self.text, self.crops = text, []
+    def __init__(self, text: str, confidence: float = 0.95):
+        self.text, self.crops, self.confidence = text, [], confidence
 
     def read(self, crops):
         self.crops += crops
@@ -95,7 +96,7 @@ class FixedSequence:
             step = crop.shape[1] / len(self.text)
             spans = [(round(i * step), round((i + 1) * step)) for i in range(len(self.text))]
             sure = [np.eye(10)[int(c)] for c in self.text]  # certain of each digit: the product keeps it
-            results.append(Decoded([int(c) for c in self.text], [0.95] * len(self.text), spans, sure))
+            results.append(Decoded([int(c) for c in self.text], [self.confidence] * len(self.text), spans, sure))
         return results
 
 
@@ -134,6 +135,39 @@ def test_reader_reads_a_touching_pair_with_the_sequence_model(tmp_path, mnist):
     (x0, _, w0, _), (x1, _, w1, _) = reading.digits[0].box, reading.digits[1].box
     assert 90 <= x0 < x1 and x1 + w1 <= 100 + ink.shape[1] + 10 and w0 < ink.shape[1] / 1.5
     assert isinstance(SequenceModel, type)
+
+
+class SureOfSeven(Model):
+    """A stand-in digit classifier, certain that every crop is a 7 (as one is of a 7 with a 1 touching it)."""
+
+    def __init__(self):
+        super().__init__(path="sure", session=None, provider="test", metadata={})
+
+    def predict(self, images, batch_size=256):
+        return np.tile(np.eye(10, dtype=np.float32)[7], (len(images), 1))
+
+
+@pytest.mark.parametrize("wide", [True, False])
+def test_a_box_wider_than_the_page_s_digits_is_a_run_when_the_sequence_model_is_fairly_sure(wide):
+    """A 7 with a 1 touching it is a box no wider than some single digits (under RUN_ASPECT), and the digit model
+    reads it as a 7 with all its confidence. When the box is WIDER_THAN_TYPICAL times wider than the page's other
+    digits, two digits the sequence model reads at 0.7 (over WIDE_RUN_TRUST) are taken; in a box as wide as the
+    others they are not (0.7 is under RUN_TRUST times the digit model's 1.0)."""
+    from edgedigits.runtime import Reader
+    from edgedigits.runtime.reader import RUN_ASPECT, RUN_TRUST, WIDE_RUN_TRUST, WIDER_THAN_TYPICAL
+
+    page = np.full((300, 900), 235, np.uint8)
+    import cv2
+
+    for x in (100, 250, 400):
+        cv2.ellipse(page, (x + 30, 150), (26, 46), 0, 0, 360, 30, 8)  # three digits 0.6 heights wide
+    width = 130 if wide else 64
+    assert width / 100 <= RUN_ASPECT and (width / 100 > WIDER_THAN_TYPICAL * 0.6) == wide
+    cv2.ellipse(page, (550 + width // 2, 150), (width // 2 - 4, 46), 0, 0, 360, 30, 8)
+    reader = Reader(SureOfSeven())
+    reader.sequence_model = FixedSequence("71", confidence=0.7)
+    assert WIDE_RUN_TRUST < 0.7 < RUN_TRUST
+    assert reader.read(page).text == ("77771" if wide else "7777")
 
 
 @pytest.mark.slow

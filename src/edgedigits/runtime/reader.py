@@ -43,6 +43,8 @@ DIGIT_PITCH = 0.7  # ... and about one digit per this many heights of its width
 NARROWEST_PIECE = 0.38  # a run's piece narrower than this many heights holds no digit but a 1 (a 0's inner loop is no 6)
 SEQUENCE_ASPECT = 0.75  # boxes wider than this many times their height are also read by the sequence model ...
 RUN_TRUST = 0.9  # ... and become its digits when each is read more surely than this times the digit model's reading of the box
+WIDER_THAN_TYPICAL = 1.35  # ... or, in a box this many times wider (for its height) than the page's typical digit,
+WIDE_RUN_TRUST = 0.5  # ... more surely than this
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,9 @@ class Reader:
         the boxes' own ink) with the sequence model. The box's one entry becomes one per digit read where the
         box is surely a run (`run_length` > 1), or where the sequence model reads two digits or more, each at least
         RUN_TRUST times as surely as the digit model read the whole box, and no piece but a 1's narrower than
-        NARROWEST_PIECE heights (a 0 with a loop inside is not "60"). (Also asking the digit model to read each
+        NARROWEST_PIECE heights (a 0 with a loop inside is not "60"). The digit model is often certain of one
+        digit in a touching pair ("71" is a 7 to it, at 1.00); in a box WIDER_THAN_TYPICAL times wider for its
+        height than the page's median box, WIDE_RUN_TRUST is sure enough (tuning pages: 346 -> 349 of 450). (Also asking the digit model to read each
         piece as the same digit lost more touching pairs than it saved: 322 against 329 of 450 tuning pages.)
         Each digit's piece of the run reaches halfway to its neighbours' CTC columns; the digit model reads
         the piece too, and the digit is the most likely under both models (their probabilities multiplied).
@@ -169,6 +173,8 @@ class Reader:
         if not candidates:
             return digits, gaps
         runs = {}  # index -> (decoded, pieces, surely a run)
+        aspects = sorted(d.box[2] / d.box[3] for d in digits)
+        typical = aspects[len(aspects) // 2]
         for index, read in zip(candidates, self.sequence_model.read([crops[i] for i in candidates])):
             digit, crop = digits[index], crops[index]
             surely_run = run_length(digit.box, digit.confidence) > 1
@@ -178,7 +184,9 @@ class Reader:
             if not all(crop[:, a:b].any() for a, b in cuts):  # a piece without ink: not a reading to trust
                 continue
             too_narrow = any(b - a < NARROWEST_PIECE * segments.boxes[index].h for (a, b), value in zip(cuts, read.digits) if value != 1)
-            if surely_run or (not too_narrow and min(read.confidences) > RUN_TRUST * digit.confidence):
+            wide = digit.box[2] / digit.box[3] > WIDER_THAN_TYPICAL * typical
+            trust = min(RUN_TRUST * digit.confidence, WIDE_RUN_TRUST) if wide else RUN_TRUST * digit.confidence
+            if surely_run or (not too_narrow and min(read.confidences) > trust):
                 runs[index] = (read, cuts, surely_run)
         if not runs:
             return digits, gaps
