@@ -43,7 +43,8 @@ class AugmentConfig:
     grey_probability: float = 0.5  # crops with the photo's shade (see module doc) rather than binary
     grey_cut: tuple[int, int] = (25, 90)  # ... whose mask is cut this low (a blurred loop fills) ...
     grey_blur: tuple[float, float] = (0.5, 2.0)  # ... after a blur like a small digit's in a photo (sigma, 56x56 px)
-    flag_probability: float = 0.35  # a 1 with a flag at the top
+    flag_probability: float = 0.35  # a 1 with a flag at the top ...
+    flag_length: tuple[float, float] = (0.12, 0.45)  # ... this long, in shares of the 1's height (a European 1's flag reaches 0.45)
     foot_probability: float = 0.1  # a 1 with a foot (a bar under it)
     crossbar_probability: float = 0.15  # a 7 with a crossbar
 
@@ -106,7 +107,7 @@ class Augmenter:
             top_row = np.flatnonzero(big[top] > 127)
             tip = np.array([top_row.mean() if top_row.size else left + width / 2, top + pen / 2])
             if rng.random() < config.flag_probability:  # down and to the left, 30 to 65 degrees under the horizontal
-                length, angle = rng.uniform(0.12, 0.3) * height, np.radians(rng.uniform(30, 65))
+                length, angle = rng.uniform(*config.flag_length) * height, np.radians(rng.uniform(30, 65))
                 line(tip, tip + length * np.array([-np.cos(angle), np.sin(angle)]))
             if rng.random() < config.foot_probability:
                 bottom_row = np.flatnonzero(big[top + height - 1] > 127)
