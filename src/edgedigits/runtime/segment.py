@@ -157,11 +157,14 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 
 
 def shrink_to_work_size(gray: np.ndarray, work_size: int = WORK_SIZE) -> tuple[np.ndarray, float]:
+    """The image with its long side at most `work_size`, and the scale. Shrinking by less than half is bilinear:
+    area-averaging by an odd ratio (a 12 MP JPEG decoded at 1/2, 2016 px -> 1280) took 5 ms against 0.5, and read
+    the same pages (355/450 tuning pages either way; a camera's blur leaves little for averaging to catch)."""
     scale = min(1.0, work_size / max(gray.shape))
     if scale == 1.0:
         return gray, 1.0
     size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
-    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA), scale
+    return cv2.resize(gray, size, interpolation=cv2.INTER_LINEAR if scale > 0.5 else cv2.INTER_AREA), scale
 
 
 def shrink(gray: np.ndarray, factor: int = BACKGROUND_SHRINK) -> np.ndarray:
