@@ -118,7 +118,8 @@ def jpeg_complete(data: bytes) -> bool:
     the trailers phones append, do not matter; an EOI inside an EXIF thumbnail, before the scan, does not count)."""
     for marker, position, length in _jpeg_segments(data):
         if marker == 0xDA:
-            return data.find(b"\xff\xd9", position + 2 + length) != -1
+            # From the end: the marker is (nearly) last, so this reads a few bytes, not megabytes of scan data.
+            return data.rfind(b"\xff\xd9", position + 2 + length) != -1
         if marker == 0xD9:
             return False
     return False
@@ -200,9 +201,11 @@ def check_bytes(data: bytes) -> tuple[int, int] | None:
     return size
 
 
-def decode(data: bytes, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
-    """Bytes of an image file -> BGR, BGRA or gray array; ImageError saying why not."""
-    check_bytes(data)
+def decode(data: bytes, flags: int = cv2.IMREAD_UNCHANGED, checked: bool = False) -> np.ndarray:
+    """Bytes of an image file -> BGR, BGRA or gray array; ImageError saying why not (`checked`: `check_bytes`
+    has passed them already)."""
+    if not checked:
+        check_bytes(data)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if image is None:
         raise ImageError(f"not an image OpenCV can decode (a damaged file, not an image at all, or an image over "
@@ -231,8 +234,8 @@ def decode_for_reading(data: bytes) -> tuple[np.ndarray, float]:
     size = check_bytes(data)
     factor = jpeg_reduction(size) if data[:2] == b"\xff\xd8" else 1
     if factor == 1:
-        return decode(data), 1.0
-    image = decode(data, REDUCED_FLAGS[factor])
+        return decode(data, checked=True), 1.0
+    image = decode(data, REDUCED_FLAGS[factor], checked=True)
     return image, size[0] / image.shape[1]
 
 
