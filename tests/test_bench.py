@@ -21,6 +21,8 @@ def test_bench_measures_ours_and_every_peer(tiny_models, tmp_path):
     report = run_bench(tmp_path, plan=TINY, progress=lambda line: None)
     runtimes = {row.runtime for row in report.rows}
     assert {"onnxruntime", "opencv dnn", "keras.predict", "keras call", "tflite"} <= runtimes
+    tflite = [r for r in report.rows if r.runtime == "tflite"]
+    assert tflite and all(r.provider == "litert cpu" and r.accuracy > 0.9 for r in tflite)  # LiteRT, not tf.lite
     ours = [r for r in report.rows if r.runtime == "onnxruntime"]
     assert all(r.latency_median_us > 0 and r.throughput_images_per_s > 0 and r.accuracy > 0.9 for r in ours)
     assert {r.threads for r in ours} == {1, report.machine["cores"]} or report.machine["cores"] == 1

@@ -15,6 +15,8 @@ is imported here and only here (the runtime never needs it).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import platform
 import tempfile
@@ -154,16 +156,35 @@ def bench_keras(name: str, path: Path, images, labels, plan: Plan, threads: int)
     return [predict_row, call_row]
 
 
+try:  # LiteRT: what TensorFlow Lite users install today (tf.lite.Interpreter warns that it is deprecated)
+    from ai_edge_litert.interpreter import Interpreter as LiteRTInterpreter
+except ImportError:  # pragma: no cover - the [train] extra installs it
+    LiteRTInterpreter = None
+
+
+def tflite_interpreter(flatbuffer: bytes, threads: int):
+    """A TFLite interpreter for `flatbuffer`: LiteRT's when it is installed, else TensorFlow's own."""
+    if LiteRTInterpreter is not None:
+        return LiteRTInterpreter(model_content=flatbuffer, num_threads=threads)
+    import tensorflow as tf
+
+    return tf.lite.Interpreter(model_content=flatbuffer, num_threads=threads)
+
+
 def bench_tflite(name: str, path: Path, images, labels, plan: Plan, threads: int) -> Row:
     import keras
     import tensorflow as tf
 
-    row = Row(name, "tflite", "tflite", threads, provider="tflite cpu")
+    row = Row(name, "tflite", "tflite", threads, provider="litert cpu")
     try:
         model = keras.models.load_model(path)
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
-        flatbuffer = converter.convert()
-        interpreter = tf.lite.Interpreter(model_content=flatbuffer, num_threads=threads)
+        with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the SavedModel it exports on the way
+            flatbuffer = converter.convert()
+        interpreter = tflite_interpreter(flatbuffer, threads)
+        if not isinstance(interpreter, LiteRTInterpreter):
+            row.provider = "tf.lite cpu"
+            row.note = "tf.lite.Interpreter: pip install ai-edge-litert for LiteRT, its successor"
     except Exception as error:  # any converter failure is a finding to report, not a crash
         row.note = f"does not convert: {str(error).strip().splitlines()[0][:120]}"
         return row
@@ -302,7 +323,7 @@ def format_table(report: BenchReport) -> str:
 
 
 def write_outputs(report: BenchReport, out_dir: Path) -> tuple[Path, Path]:
-    """bench.json and bench.png (accuracy against batch-1 latency, one point per model and format)."""
+    """bench.json and bench.png (batch-1 latency per runtime, format and threads, one panel per model)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -313,19 +334,28 @@ def write_outputs(report: BenchReport, out_dir: Path) -> tuple[Path, Path]:
     json_path, chart_path = out_dir / "bench.json", out_dir / "bench.png"
     write_json_atomic(json_path, {"machine": report.machine, "rows": [asdict(r) for r in report.rows],
                                   "end_to_end": report.end_to_end})
-    figure, axis = plt.subplots(figsize=(9, 6))
-    for row in report.rows:
-        if row.latency_median_us is None or row.accuracy is None or row.threads != 1:
-            continue
-        marker = {"onnxruntime": "o", "opencv dnn": "s", "tflite": "^", "keras call": "x", "keras.predict": "+"}.get(row.runtime, "o")
-        axis.scatter(row.latency_median_us, row.accuracy * 100, marker=marker, s=60)
-        axis.annotate(f"{row.model} {row.runtime} {row.format}", (row.latency_median_us, row.accuracy * 100),
-                      fontsize=7, xytext=(4, 3), textcoords="offset points")
-    axis.set_xscale("log")
-    axis.set_xlabel("batch-1 latency, median (µs, log scale, one thread)")
-    axis.set_ylabel("MNIST test accuracy (%)")
-    axis.set_title(f"edgedigits bench: {report.machine['cpu']}")
-    axis.grid(alpha=0.3)
+    # One panel per model, one bar per runtime, format and thread count, its label on the y axis: nothing overlaps.
+    models = sorted({row.model for row in report.rows if row.latency_median_us is not None})
+    rows_of = {m: [r for r in report.rows if r.model == m and r.latency_median_us is not None] for m in models}
+    tallest = max((len(rows) for rows in rows_of.values()), default=1)
+    figure, axes = plt.subplots(len(models), 1, figsize=(9, 1.2 + 0.32 * tallest * len(models)), squeeze=False)
+    colours = {"onnxruntime": "tab:blue", "opencv dnn": "tab:green", "tflite": "tab:orange", "keras call": "tab:red",
+               "keras.predict": "tab:purple"}
+    for axis, model in zip(axes[:, 0], models):
+        rows = sorted(rows_of[model], key=lambda r: r.latency_median_us, reverse=True)
+        positions = range(len(rows))
+        axis.barh(positions, [r.latency_median_us for r in rows], color=[colours.get(r.runtime, "tab:gray") for r in rows])
+        axis.scatter([r.latency_p99_us or r.latency_median_us for r in rows], positions, marker="|", color="black", s=80,
+                     label="p99")
+        axis.set_yticks(list(positions))
+        axis.set_yticklabels([f"{r.runtime}, {r.format}, {r.threads} thr" + (f"  ({r.accuracy:.2%})" if r.accuracy else "")
+                              for r in rows], fontsize=8)
+        axis.set_xscale("log")
+        axis.set_title(model, fontsize=10, loc="left")
+        axis.grid(alpha=0.3, axis="x")
+    axes[0, 0].legend(loc="upper right", fontsize=8)
+    axes[-1, 0].set_xlabel("batch-1 latency, median (bar) and p99 (|), µs, log scale; MNIST test accuracy in brackets")
+    figure.suptitle(f"edgedigits bench: {report.machine['cpu']}", fontsize=11)
     figure.tight_layout()
     with atomic_path(chart_path) as temporary:
         figure.savefig(temporary, format="png", dpi=110)
