@@ -170,6 +170,49 @@ def test_a_box_wider_than_the_page_s_digits_is_a_run_when_the_sequence_model_is_
     assert reader.read(page).text == ("77771" if wide else "7777")
 
 
+class UnsureOfZero(Model):
+    """A stand-in digit classifier: a 0, at 0.5, whatever it is shown."""
+
+    def __init__(self):
+        super().__init__(path="unsure", session=None, provider="test", metadata={})
+
+    def predict(self, images, batch_size=256):
+        row = np.full(10, 0.5 / 9, np.float32)
+        row[0] = 0.5
+        return np.tile(row, (len(images), 1))
+
+
+class NarrowFirst(FixedSequence):
+    """Reads two digits whose first one gets a narrow piece (its columns in the first tenth of the run)."""
+
+    def read(self, crops):
+        results = []
+        for crop in crops:
+            width = crop.shape[1]
+            spans = [(0, round(0.1 * width)), (round(0.3 * width), width)]
+            sure = [np.eye(10)[int(c)] for c in self.text]
+            results.append(Decoded([int(c) for c in self.text], [0.95, 0.95], spans, sure))
+        return results
+
+
+@pytest.mark.parametrize("text, expected", [("70", "70"), ("60", "0"), ("10", "10")])
+def test_a_narrow_piece_of_a_run_is_a_1_or_a_7_never_another_digit(text, expected):
+    """The sequence model reads a 0 with a loop inside as "60", the 6 being the loop: a piece that narrow (under
+    NARROWEST_PIECE heights) holds no digit, so the digit model's reading stands. A 1 and a 7 (its stem and bar,
+    cut from "73") are that narrow, and are read."""
+    import cv2
+
+    from edgedigits.runtime import Reader
+    from edgedigits.runtime.reader import NARROW_DIGITS
+
+    assert {1, 7} <= set(NARROW_DIGITS) and 6 not in NARROW_DIGITS
+    page = np.full((300, 400), 235, np.uint8)
+    cv2.ellipse(page, (200, 150), (46, 46), 0, 0, 360, 30, 8)  # one box, as wide as tall: not surely a run
+    reader = Reader(UnsureOfZero())
+    reader.sequence_model = NarrowFirst(text)
+    assert reader.read(page).text == expected
+
+
 @pytest.mark.slow
 def test_tiny_sequence_model_goes_through_every_stage(tmp_path, monkeypatch):
     """Train briefly, export with parity on held-out strings, quantize behind the string gate, read a strip."""

@@ -40,7 +40,8 @@ RUN_ASPECT = 1.6  # a box wider than this many times its height may hold touchin
 RUN_CONFIDENCE = 0.9  # ... and does unless the digit model reads it at least this surely;
 LONG_RUN_ASPECT = 2.2  # wider than this many heights, it always does
 DIGIT_PITCH = 0.7  # ... and about one digit per this many heights of its width
-NARROWEST_PIECE = 0.38  # a run's piece narrower than this many heights holds no digit but a 1 (a 0's inner loop is no 6)
+NARROWEST_PIECE = 0.38  # a run's piece narrower than this many heights holds no digit (a 0's inner loop is no 6) ...
+NARROW_DIGITS = (1, 7)  # ... those digits excepted (a 7 cut from a run is its stem and bar)
 SEQUENCE_ASPECT = 0.75  # boxes wider than this many times their height are also read by the sequence model ...
 RUN_TRUST = 0.9  # ... and become its digits when each is read more surely than this times the digit model's reading of the box
 WIDER_THAN_TYPICAL = 1.35  # ... or, in a box this many times wider (for its height) than the page's typical digit,
@@ -162,7 +163,8 @@ class Reader:
         the boxes' own ink) with the sequence model. The box's one entry becomes one per digit read where the
         box is surely a run (`run_length` > 1), or where the sequence model reads two digits or more, each at least
         RUN_TRUST times as surely as the digit model read the whole box, and no piece but a 1's narrower than
-        NARROWEST_PIECE heights (a 0 with a loop inside is not "60"). The digit model is often certain of one
+        NARROWEST_PIECE heights (a 0 with a loop inside is not "60"), a 7's excepted too (NARROW_DIGITS: "73" with
+        the 7 cut to its stem and bar; tuning pages 352 -> 355). The digit model is often certain of one
         digit in a touching pair ("71" is a 7 to it, at 1.00); in a box WIDER_THAN_TYPICAL times wider for its
         height than the page's median box, WIDE_RUN_TRUST is sure enough (tuning pages: 346 -> 349 of 450). (Also asking the digit model to read each
         piece as the same digit lost more touching pairs than it saved: 322 against 329 of 450 tuning pages.)
@@ -183,7 +185,7 @@ class Reader:
             cuts = run_pieces(read, crop.shape[1])
             if not all(crop[:, a:b].any() for a, b in cuts):  # a piece without ink: not a reading to trust
                 continue
-            too_narrow = any(b - a < NARROWEST_PIECE * segments.boxes[index].h for (a, b), value in zip(cuts, read.digits) if value != 1)
+            too_narrow = any(b - a < NARROWEST_PIECE * segments.boxes[index].h for (a, b), value in zip(cuts, read.digits) if value not in NARROW_DIGITS)
             wide = digit.box[2] / digit.box[3] > WIDER_THAN_TYPICAL * typical
             trust = min(RUN_TRUST * digit.confidence, WIDE_RUN_TRUST) if wide else RUN_TRUST * digit.confidence
             if surely_run or (not too_narrow and min(read.confidences) > trust):
