@@ -171,7 +171,8 @@ def test_a_filled_loop_keeps_its_lighter_hole_in_the_grey_level_crop():
     assert len(segments.boxes) == 1
     box = segments.boxes[0]
     plain, shaded = segments.crop(box), segments.shaded_crop(box)
-    hole, stroke = (50 - box.y, 80 - box.x), (50 - box.y, 74 - box.x)
+    k = segments.scale  # working pixels per image pixel (a frame this small is worked on enlarged)
+    hole, stroke = (round(50 * k) - box.y, round(80 * k) - box.x), (round(50 * k) - box.y, round(74 * k) - box.x)
     assert plain[hole] == 255  # the binary mask filled the loop
     assert shaded[stroke] >= 200 and shaded[hole] < 0.7 * shaded[stroke]
     assert ((shaded > 0) == (plain > 0)).all()  # the same pixels: only their shade differs
@@ -187,3 +188,20 @@ def test_a_box_the_photo_barely_inks_keeps_its_mask_as_the_crop():
     box = segments.boxes[0]
     assert segments.shaded_crop(box).any()
     assert (segments.shaded_crop(box) == segments.crop(box)).all()
+
+
+def test_work_size_shrinks_big_frames_and_enlarges_small_ones():
+    big, scale = S.to_work_size(np.zeros((3024, 4032), np.uint8))
+    assert big.shape == (960, 1280) and scale == 1280 / 4032
+    half, scale = S.to_work_size(np.zeros((1512, 2016), np.uint8))  # a 12 MP JPEG decoded at 1/2
+    assert half.shape == (960, 1280) and abs(scale - 1280 / 2016) < 1e-9
+    same, scale = S.to_work_size(np.zeros((480, 640), np.uint8))
+    assert same.shape == (480, 640) and scale == 1.0
+    small, scale = S.to_work_size(np.zeros((240, 320), np.uint8))
+    assert small.shape == (480, 640) and scale == 2.0
+    page = np.full((240, 320), 230, np.uint8)
+    cv2.ellipse(page, (150, 100), (12, 20), 0, 0, 360, 30, 3)  # a 0, 40 px tall
+    segments = S.segment(page)
+    assert len(segments.boxes) == 1
+    box = segments.original_box(segments.boxes[0])
+    assert 134 <= box.x <= 140 and 38 <= box.h <= 46  # boxes come back in the frame's own pixels

@@ -100,7 +100,8 @@ def test_small_digits_on_a_small_frame():
     write(page, "80264", (90, 130), 40, scale=0.8, thickness=2, step=26)  # digits about 18 px tall
     segments = S.segment(cv2.GaussianBlur(page, (0, 0), 0.6))
     assert line_shape(segments) == [5]
-    assert all(15 <= box.h <= 24 for box in segments.boxes)
+    assert all(15 <= segments.original_box(box).h <= 24 for box in segments.boxes)  # in the frame's pixels
+    assert segments.scale == 2.0  # worked on enlarged twice over (`to_work_size`)
 
 
 def test_a_circle_around_a_number_and_an_underline_below_another():

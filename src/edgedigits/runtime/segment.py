@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 WORK_SIZE = 1280  # larger images are shrunk to this longest side first: digits stay far above 28 px
+SMALLEST_WORK_SIZE = 640  # smaller ones (long side) are enlarged twice over (`to_work_size`)
 BACKGROUND_SHRINK = 8  # the light is estimated on an image this many times smaller
 BACKGROUND_WINDOW = 7  # ... over windows of this many (shrunk) pixels: wider than any pen stroke
 MIN_CONTRAST = 16  # ink must stand this far (of 255) above the local background
@@ -156,10 +157,17 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"expected a gray, BGR or BGRA image, got shape {image.shape}")
 
 
-def shrink_to_work_size(gray: np.ndarray, work_size: int = WORK_SIZE) -> tuple[np.ndarray, float]:
-    """The image with its long side at most `work_size`, and the scale. Shrinking by less than half is bilinear:
-    area-averaging by an odd ratio (a 12 MP JPEG decoded at 1/2, 2016 px -> 1280) took 5 ms against 0.5, and read
-    the same pages (355/450 tuning pages either way; a camera's blur leaves little for averaging to catch)."""
+def to_work_size(gray: np.ndarray, work_size: int = WORK_SIZE, smallest: int = SMALLEST_WORK_SIZE) -> tuple[np.ndarray, float]:
+    """The image at the size segmentation works at, and the scale (working pixels per image pixel).
+
+    Larger than `work_size` on the long side: shrunk to it. Shrinking by less than half is bilinear: area-averaging
+    by an odd ratio (a 12 MP JPEG decoded at 1/2, 2016 px -> 1280) took 5 ms against 0.5, and read the same pages
+    (355/450 tuning pages either way; a camera's blur leaves little for averaging to catch).
+    Smaller than `smallest` (a 320x240 webcam frame): enlarged twice over (bicubic), so that the mask's edges and
+    the grey-level crops of digits 18-30 px tall are cut at half-pixel precision (tuning pages 355 -> 360, wrong
+    digits 135 -> 120; the frame then costs what a 640x480 one does)."""
+    if max(gray.shape) < smallest:
+        return cv2.resize(gray, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC), 2.0
     scale = min(1.0, work_size / max(gray.shape))
     if scale == 1.0:
         return gray, 1.0
@@ -619,7 +627,7 @@ def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
     `ink`: the learned ink segmenter's digit-ink map for this image (`edgedigits.runtime.inkmask`); when
     given, it is the mask (`learned_mask`): lines, desks, clutter and faint texture are already gone, so
     only the steps on components (joining pieces, dropping what is not digit-shaped, lines) remain."""
-    gray, scale = shrink_to_work_size(to_gray(image))
+    gray, scale = to_work_size(to_gray(image))
     if ink is not None:
         mask, strength, sharp = learned_mask(ink, gray)
         labels, boxes = find_components(mask)
