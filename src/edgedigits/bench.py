@@ -182,7 +182,7 @@ def bench_tflite(name: str, path: Path, images, labels, plan: Plan, threads: int
         with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the SavedModel it exports on the way
             flatbuffer = converter.convert()
         interpreter = tflite_interpreter(flatbuffer, threads)
-        if not isinstance(interpreter, LiteRTInterpreter):
+        if LiteRTInterpreter is None:
             row.provider = "tf.lite cpu"
             row.note = "tf.lite.Interpreter: pip install ai-edge-litert for LiteRT, its successor"
     except Exception as error:  # any converter failure is a finding to report, not a crash

@@ -103,9 +103,9 @@ def zoom_window(ink: np.ndarray, image_shape: tuple[int, ...]) -> tuple[int, int
     At 320 px on the long side, digits written small on a big frame (a 1952 at 1/40 of a 12 MP photo's height)
     are 8 px tall in the map: too few for the network to tell their strokes from the paper's grain. When the
     map's components are shorter than ZOOM_BELOW pixels (their ZOOM_PERCENTILE height: a digit that ruled lines
-    cut into pieces is not small), the window around those of about that height (half to twice the median), with two heights of margin, is looked at again, enlarged to about
-    ZOOM_TO pixels per digit: at most ZOOM_MAX times, at most the photo's own resolution, and no more pixels
-    than ZOOM_AREA times the first map's. A map with nothing on it has nothing to look at closer."""
+    cut into pieces is not small), the window around those of about that height (half to twice it), with two
+    heights of margin, is looked at again, enlarged to about ZOOM_TO pixels per digit: at most ZOOM_MAX times,
+    at most the photo's own resolution, and no more pixels than ZOOM_AREA times the first map's. A map with nothing on it has nothing to look at closer."""
     height, width = ink.shape
     count, _, stats, _ = cv2.connectedComponentsWithStats((ink > 127).astype(np.uint8), connectivity=8)
     stats = stats[1:][stats[1:, cv2.CC_STAT_AREA] >= 4]

@@ -630,15 +630,18 @@ def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
     gray, scale = to_work_size(to_gray(image))
     if ink is not None:
         mask, strength, sharp = learned_mask(ink, gray)
-        labels, boxes = find_components(mask)
-        boxes = drop_non_digits(join_pieces(boxes), gray.shape[0])
-        strokes = lone_strokes(boxes, sharp) if LONE_STROKE_WIDTH > 0 else []
+
+        def digit_boxes() -> tuple[np.ndarray, list[Box]]:
+            labels, boxes = find_components(mask)
+            return labels, drop_non_digits(join_pieces(boxes), gray.shape[0])
+
+        labels, boxes = digit_boxes()
+        strokes = lone_strokes(boxes, sharp)
         if strokes:  # the 1s the map left out go back into the mask, and the components are found again
             for x, y, piece in strokes:
                 region = mask[y : y + piece.shape[0], x : x + piece.shape[1]]
                 cv2.max(region, piece[: region.shape[0], : region.shape[1]], dst=region)
-            labels, boxes = find_components(mask)
-            boxes = drop_non_digits(join_pieces(boxes), gray.shape[0])
+            labels, boxes = digit_boxes()
         ordered, spaces = group_lines(boxes)
         return Segments(mask=mask, labels=labels, boxes=ordered, scale=scale, gaps=spaces, shade=shade_of(strength, mask))
     small = shrink(gray)
