@@ -43,6 +43,9 @@ $(MODELS)/%.onnx: $(MODELS)/%.keras | $(INSTALLED)
 
 export: $(MODEL_NAMES:%=$(MODELS)/%.onnx)
 
+# cnn-bn-aug's last epochs read generated photos with the ink segmenter (edgedigits/train/pagecrops.py).
+$(MODELS)/cnn-bn-aug.keras: | $(MODELS)/inkseg.keras
+
 # The .keras files are results, not intermediates: make must never delete them.
 .SECONDARY: $(MODEL_NAMES:%=$(MODELS)/%.keras)
 

@@ -31,7 +31,8 @@ def test_seed_models_are_the_seed_architectures(name):
 
 
 def test_resolve_names():
-    assert resolve_names("all") == [*MODELS, "inkseg", "seqread"]
+    # the ink segmenter is trained before cnn-bn-aug, which learns from the crops it cuts
+    assert resolve_names("all") == ["mlp", "cnn", "inkseg", "cnn-bn-aug", "seqread"]
     assert resolve_names("inkseg") == ["inkseg"]
     assert resolve_names("cnn") == ["cnn"]
     with pytest.raises(EdgeDigitsError, match="unknown model 'resnet'; known models: mlp, cnn, cnn-bn-aug"):
@@ -77,3 +78,15 @@ def test_augmentation_keeps_digits_normalised(mnist):
     np.testing.assert_array_equal(batch, Augmenter(seed=3).batch(x_train[:64]))  # the same seed, the same batch
     unchanged = Augmenter(AugmentConfig(keep_probability=1.0)).batch(x_train[:8])
     np.testing.assert_array_equal(unchanged[:, :, :, 0], x_train[:8] / np.float32(255))
+
+
+@pytest.mark.slow
+def test_page_crops_need_an_ink_segmenter(tmp_path):
+    from edgedigits.train.fit import TrainConfig, train_model
+
+    with pytest.raises(EdgeDigitsError, match="no ink segmenter .* train it first .*--crop-pages 0"):
+        train_model("cnn-bn-aug", TrainConfig(epochs=1, subset=500), tmp_path)
+    assert not (tmp_path / "cnn-bn-aug.keras").exists()  # nothing half-made is left behind
+    result = train_model("cnn-bn-aug", TrainConfig(epochs=1, subset=500, crop_pages=0), tmp_path)
+    assert result.model_path.exists()
+    assert json.loads((tmp_path / "cnn-bn-aug" / "metrics.json").read_text())["page_crops"] is None

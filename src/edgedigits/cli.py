@@ -135,6 +135,7 @@ def train(
     batch_size: Annotated[int | None, typer.Option(min=1, help="Batch size (default: the model's own).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same model.")] = 0,
     subset: Annotated[int | None, typer.Option(min=100, help="Train on the first N training images only (smoke runs).")] = None,
+    crop_pages: Annotated[int | None, typer.Option(min=0, help="cnn-bn-aug's last epochs: generated photo pages whose runtime crops it learns from (default 4000; 0: none, and no ink segmenter needed).")] = None,
     out: OutOption = Path("models"),
     data: DataOption = None,
 ):
@@ -145,7 +146,7 @@ def train(
     names = resolve_names(model)
     from edgedigits.train.fit import TrainConfig, train_model
 
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, subset=subset, data=data)
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, subset=subset, data=data, crop_pages=crop_pages)
     for name in names:
         if name in OTHER_MODELS:
             typer.echo(train_other(name, out, epochs, batch_size, seed, subset, data))

@@ -42,6 +42,7 @@ class TrainConfig:
     seed: int = 0  # weights, dropout and shuffling all follow it: same seed, same model
     subset: int | None = None  # train on the first N training images only (quick smoke runs)
     data: str | None = None  # a user copy of MNIST; None: the usual sources
+    crop_pages: int | None = None  # models that learn from the runtime's crops (pagecrops.py): pages; None: its default, 0: none
 
 
 @dataclass
@@ -146,6 +147,9 @@ def train_model(name: str, config: TrainConfig, out_dir: Path) -> TrainResult:
         fit_arguments = {"x": to_model_input(x_train), "y": y_train, "batch_size": batch_size,
                          "validation_split": spec.validation_split}
     history = model.fit(**fit_arguments, epochs=epochs, verbose=0, callbacks=[EpochLine(name, epochs)])
+    page_report = None
+    if spec.page_crops and config.crop_pages != 0:
+        page_report = tune_on_pages(name, model, config, out_dir, x_train[:cut], y_train[:cut])
     train_seconds = time.perf_counter() - start
 
     # --- Evaluation on the test set.
@@ -174,6 +178,7 @@ def train_model(name: str, config: TrainConfig, out_dir: Path) -> TrainResult:
         "train_images": cut,
         "validation_images": len(x_train) - cut,
         "config": {**asdict(config), "epochs": epochs, "batch_size": batch_size},
+        "page_crops": page_report,
         "confusion": confusion.tolist(),
         "machine": machine_description(),
     })
@@ -182,3 +187,52 @@ def train_model(name: str, config: TrainConfig, out_dir: Path) -> TrainResult:
     plots.plot_confusion(confusion, report_dir / "confusion.png", f"{name}: test accuracy {test_accuracy:.2%}")
     plots.plot_mistakes(x_test, y_test, predicted, report_dir / "mistakes.png")
     return TrainResult(name, model_path, test_accuracy, test_loss, train_seconds)
+
+
+def ink_model_for_crops(out_dir: Path) -> Path:
+    """The ink segmenter the page crops are cut with: `inkseg.onnx` beside the model, or, where it is missing or
+    older than `inkseg.keras`, that Keras model converted into a temporary ONNX file."""
+    from edgedigits.errors import EdgeDigitsError
+
+    onnx_path, keras_path = out_dir / "inkseg.onnx", out_dir / "inkseg.keras"
+    if onnx_path.exists() and (not keras_path.exists() or onnx_path.stat().st_mtime >= keras_path.stat().st_mtime):
+        return onnx_path
+    if not keras_path.exists():
+        raise EdgeDigitsError(f"{out_dir}: no ink segmenter (inkseg.keras or inkseg.onnx) to cut page crops with; train it "
+                              "first (edgedigits train --model inkseg), or train without page crops (--crop-pages 0)")
+    import tempfile
+
+    import onnx
+
+    import edgedigits.train.layers  # noqa: F401  (registers DepthToSpace for loading)
+    from edgedigits.contract import INK_INPUT_NAME, INK_OUTPUT_NAME
+    from edgedigits.export.onnx_export import OPSET, load_keras_model, to_onnx
+
+    proto = to_onnx(load_keras_model(keras_path, compile=False), OPSET, INK_INPUT_NAME, (None, None, 3), INK_OUTPUT_NAME,
+                    ("N", "H", "W"), ("N", "H", "W"))
+    path = Path(tempfile.mkdtemp(prefix="edgedigits-inkseg-")) / "inkseg.onnx"
+    onnx.save(proto, path)
+    return path
+
+
+def tune_on_pages(name: str, model, config: TrainConfig, out_dir: Path, images: np.ndarray, labels: np.ndarray) -> dict:
+    """The last epochs on the runtime's own crops of generated photo pages (`edgedigits.train.pagecrops`)."""
+    from edgedigits.train import pagecrops
+    from edgedigits.train.inkseg import split_digits
+
+    pages = pagecrops.PAGES if config.crop_pages is None else config.crop_pages
+    if config.subset:  # a smoke run: a page per hundred training images
+        pages = min(pages, max(4, config.subset // 100))
+    ink_path = ink_model_for_crops(out_dir)
+    began = time.perf_counter()
+    crops, crop_labels, used = pagecrops.harvest_crops(pages, pagecrops.PAGE_SEED + config.seed, split_digits(config.data)[0], ink_path)
+    drawn = time.perf_counter() - began
+    print(f"{name}: {len(crops)} crops from {used} of {pages} generated photo pages, cut by the runtime with {ink_path.name} "
+          f"({drawn:.0f}s)", flush=True)
+    if not len(crops):
+        return {"pages": pages, "pages_used": 0, "crops": 0}
+    history = pagecrops.fine_tune(model, crops, crop_labels, images, labels, seed=config.seed)
+    print(f"{name}: {pagecrops.EPOCHS} epochs on page crops and augmented MNIST, training accuracy "
+          f"{history['accuracy'][-1]:.2%} ({time.perf_counter() - began - drawn:.0f}s)", flush=True)
+    return {"pages": pages, "pages_used": used, "crops": len(crops), "draw_seconds": round(drawn, 1),
+            "epochs": pagecrops.EPOCHS, "history": history}

@@ -26,6 +26,7 @@ class ModelSpec:
     validation_split: float = 0.1  # the last 10% of the training set, as Keras's fit(validation_split=...) takes it
     augment: bool = False  # distort training digits like runtime crops (edgedigits.train.augment)
     cosine_schedule: bool = False  # one epoch of warm-up, then cosine decay to 1% of the peak
+    page_crops: bool = False  # then a few epochs on the runtime's own crops of generated photo pages (pagecrops.py)
 
 
 def build_mlp():
@@ -96,8 +97,9 @@ MODELS: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec("mlp", "MLP 784-512-512-10, ReLU, dropout 0.2 (seed)", build_mlp, epochs=10, batch_size=200),
         ModelSpec("cnn", "CNN conv5x5x32-pool-conv5x5x64-pool-dense1024-dropout0.4-dense10 (seed)", build_cnn, epochs=10, batch_size=200),
-        ModelSpec("cnn-bn-aug", "CNN 4x conv3x3 (32,32,64,64) + batch norm, dense 128; trained with runtime-like augmentation",
-                  build_cnn_bn_aug, epochs=15, batch_size=128, learning_rate=3e-3, augment=True, cosine_schedule=True),
+        ModelSpec("cnn-bn-aug", "CNN 4x conv3x3 (32,32,64,64) + batch norm, dense 128; trained with runtime-like augmentation, then on the runtime's crops of generated photos",
+                  build_cnn_bn_aug, epochs=15, batch_size=128, learning_rate=3e-3, augment=True, cosine_schedule=True,
+                  page_crops=True),
     )
 }
 
@@ -107,10 +109,12 @@ OTHER_MODELS = ("inkseg", "seqread")
 
 
 def resolve_names(name: str) -> list[str]:
-    """`all` means every registered model (digit classifiers, then the ink segmenter); anything else must be a
+    """`all` means every model, in the order they can be trained: the digit classifiers, the ink segmenter before
+    those that learn from its crops, the sequence model; anything else must be a
     registered name."""
-    if name == "all":
-        return [*MODELS, *OTHER_MODELS]
+    if name == "all":  # the ink segmenter before the classifiers that learn from its crops
+        ink, *others = OTHER_MODELS
+        return [n for n in MODELS if not MODELS[n].page_crops] + [ink] + [n for n in MODELS if MODELS[n].page_crops] + others
     if name not in MODELS and name not in OTHER_MODELS:
         raise EdgeDigitsError(f"unknown model '{name}'; known models: {', '.join([*MODELS, *OTHER_MODELS])} (or 'all')")
     return [name]
