@@ -51,3 +51,19 @@ def test_a_written_set_scores_per_level_and_tag(mnist, tmp_path):
 def test_unknown_kind_is_refused(mnist, tmp_path):
     with pytest.raises(ValueError, match="plain or realistic"):
         write_pages(tmp_path, 1, kind="glossy", mnist_test=mnist[1])
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_target_pages_know_where_each_digit_lies(mnist, level):
+    _, (images, labels) = mnist
+    rng = np.random.default_rng(3)
+    page = render_realistic(rng, level, "mnist", (images[:500], labels[:500]), with_target=True)
+    assert len(page.centres) == len(page.text.replace(" ", "").replace("\n", ""))
+    height, width = page.target.shape
+    for x, y in page.centres:  # each centre lies in the frame, with the digit's own ink close by
+        assert 0 <= x < width and 0 <= y < height
+        near = page.target[max(0, int(y) - 6) : int(y) + 7, max(0, int(x) - 6) : int(x) + 7]
+        assert near.max() > 127
+    # asking for the target draws the same page
+    plain = render_realistic(np.random.default_rng(3), level, "mnist", (images[:500], labels[:500]))
+    np.testing.assert_array_equal(plain.image, page.image)

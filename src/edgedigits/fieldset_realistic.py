@@ -71,6 +71,7 @@ class RealisticPage:
     tags: list[str] = field(default_factory=list)
     jpeg: bytes = b""  # the file as the camera wrote it
     target: np.ndarray | None = None  # with_target: where the digits' ink lies, uint8 0-255 at the image's size
+    centres: np.ndarray | None = None  # with_target: each digit's centre (x, y) in the image, in reading order (spaces skipped)
 
 
     @property
@@ -158,8 +159,9 @@ def mnist_pen_glyph(rng: np.random.Generator, digit: int, height: int, images: n
 
 
 def place_number(rng: np.random.Generator, ink: np.ndarray, text: str, x: float, baseline: float, height: float,
-                 glyph, touching: bool) -> tuple[float, float, float, float]:
-    """Draw `text` into the float ink layer from (x, baseline); return its ink box (x0, y0, x1, y1)."""
+                 glyph, touching: bool, centres: list | None = None) -> tuple[float, float, float, float]:
+    """Draw `text` into the float ink layer from (x, baseline); return its ink box (x0, y0, x1, y1). Each digit's
+    centre (x, y) is appended to `centres` when given."""
     box = [np.inf, np.inf, -np.inf, -np.inf]
     touch_at = set(rng.choice(max(1, len(text) - 1), size=max(1, (len(text) - 1) // 2), replace=False)) if touching else set()
     for index, character in enumerate(text):
@@ -170,6 +172,8 @@ def place_number(rng: np.random.Generator, ink: np.ndarray, text: str, x: float,
         region = ink[y0 : y0 + g.shape[0], x0 : x0 + g.shape[1]]
         np.maximum(region, g[: region.shape[0], : region.shape[1]], out=region)
         box = [min(box[0], x0), min(box[1], y0), max(box[2], x0 + region.shape[1]), max(box[3], y0 + region.shape[0])]
+        if centres is not None:
+            centres.append((x0 + g.shape[1] / 2, y0 + g.shape[0] / 2))
         if index in touch_at:
             gap = -rng.uniform(0.04, 0.22) * height  # the next digit runs into this one
         else:
@@ -429,12 +433,12 @@ def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_te
     if rng.random() < (0.0, 0.3, 0.5)[grade]:
         clutter = ("underline", "box", "circle")[rng.integers(3)]
         tags.append(f"clutter:{clutter}")
-    lines = []
+    lines, centres = [], []
     for row, line_numbers in enumerate(numbers):
         x = text_x0 + (rng.uniform(0, 0.3) * text_width if layout == "form" else 0)
         baseline = text_y0 + row * line_pitch + digit_height
         for number in line_numbers:
-            box = place_number(rng, ink_layer, number, x, baseline, digit_height, glyph, touching)
+            box = place_number(rng, ink_layer, number, x, baseline, digit_height, glyph, touching, centres)
             if clutter and (layout != "form" or rng.random() < 0.6):
                 draw_clutter(rng, clutter_layer, box, digit_height, pen, clutter)
             x = box[2] + rng.uniform(1.8, 3.0) * digit_height
@@ -506,9 +510,10 @@ def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_te
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     digit_pixels = digit_height / render_scale
     tags.append("small-digits" if digit_pixels < 30 else "large-digits" if digit_pixels > frame[1] / 6 else "mid-digits")
-    target = None
+    target = placed = None
     if with_target:
         target = cv2.warpPerspective(digit_layer, homography, (width, height), flags=cv2.INTER_LINEAR)
         target = cv2.resize(target, frame, interpolation=cv2.INTER_LINEAR) if render_scale < 1.0 else target
         target = np.clip(target * 255, 0, 255).astype(np.uint8)
-    return RealisticPage(image, lines, level, source, tags, jpeg, target)
+        placed = cv2.perspectiveTransform(np.float32(centres)[None], homography)[0] / render_scale
+    return RealisticPage(image, lines, level, source, tags, jpeg, target, placed)

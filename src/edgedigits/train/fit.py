@@ -225,14 +225,14 @@ def tune_on_pages(name: str, model, config: TrainConfig, out_dir: Path, images: 
         pages = min(pages, max(4, config.subset // 100))
     ink_path = ink_model_for_crops(out_dir)
     began = time.perf_counter()
-    crops, crop_labels, used = pagecrops.harvest_crops(pages, pagecrops.PAGE_SEED + config.seed, split_digits(config.data)[0], ink_path)
+    examples = pagecrops.harvest(pages, pagecrops.PAGE_SEED + config.seed, split_digits(config.data)[0], ink_path)
     drawn = time.perf_counter() - began
-    print(f"{name}: {len(crops)} crops from {used} of {pages} generated photo pages, cut by the runtime with {ink_path.name} "
-          f"({drawn:.0f}s)", flush=True)
-    if not len(crops):
-        return {"pages": pages, "pages_used": 0, "crops": 0}
-    history = pagecrops.fine_tune(model, crops, crop_labels, images, labels, seed=config.seed)
+    print(f"{name}: {len(examples.digits)} single-digit crops from {pages} generated photo pages, cut by the runtime with "
+          f"{ink_path.name} ({drawn:.0f}s)", flush=True)
+    if not len(examples.digits):
+        return {"pages": pages, "crops": 0}
+    history = pagecrops.fine_tune(model, examples.inputs, examples.digits, images, labels, seed=config.seed)
     print(f"{name}: {pagecrops.EPOCHS} epochs on page crops and augmented MNIST, training accuracy "
           f"{history['accuracy'][-1]:.2%} ({time.perf_counter() - began - drawn:.0f}s)", flush=True)
-    return {"pages": pages, "pages_used": used, "crops": len(crops), "draw_seconds": round(drawn, 1),
-            "epochs": pagecrops.EPOCHS, "history": history}
+    return {"pages": pages, "crops": len(examples.digits), "draw_seconds": round(drawn, 1), "epochs": pagecrops.EPOCHS,
+            "history": history}

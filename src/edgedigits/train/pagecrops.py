@@ -25,6 +25,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,63 +37,94 @@ LEARNING_RATE = 3e-4  # peak of a cosine decay: a tenth of the first training's,
 BATCH_SIZE = 128
 
 
-def aligned_crops(lines: list[str], segments) -> tuple[list[np.ndarray], list[int]]:
-    """The model inputs (float32 [28, 28]) and digits of every box on a line that lines up with the truth.
+def box_texts(lines: list[str], centres: np.ndarray, segments) -> list[str | None]:
+    """What each of `segments.boxes` holds: the digits whose centres (`centres`, [n, 2] in the image's pixels, in
+    reading order) lie in it, read left to right, or None where that is not a clean answer: no digit (clutter,
+    an arc of a circle), digits not next to each other on one line, or a digit whose centre lies in two boxes."""
+    truth = [line.replace(" ", "") for line in lines]
+    line_of = np.repeat(np.arange(len(truth)), [len(t) for t in truth])
+    text = "".join(truth)
+    inside = []
+    for box in segments.boxes:
+        b = segments.original_box(box)
+        inside.append(np.flatnonzero((centres[:, 0] >= b.x) & (centres[:, 0] < b.x + b.w) & (centres[:, 1] >= b.y) & (centres[:, 1] < b.y + b.h)))
+    count = np.bincount(np.concatenate(inside + [np.zeros(0, np.int64)]).astype(np.int64), minlength=len(text))
+    texts: list[str | None] = []
+    for members in inside:
+        clean = (members.size > 0 and (count[members] == 1).all() and (np.diff(members) == 1).all()
+                 and len(set(line_of[members])) == 1)
+        texts.append("".join(text[i] for i in members) if clean else None)
+    return texts
 
-    `lines`: the page's text, top to bottom (numbers on a line separated by spaces); `segments`: what
-    `segment()` found. A page whose segmentation found another number of lines gives nothing (which line is
-    which is not known); a line with as many boxes as digits gives each box in order, any other line nothing."""
+
+def page_examples(lines: list[str], centres: np.ndarray, segments) -> tuple[list[np.ndarray], list[int], list[np.ndarray], list[str]]:
+    """The labelled examples a segmented page gives (`box_texts`): the classifier's inputs (float32 [28, 28], cut
+    and normalised exactly as `Reader.read` does) and digits for boxes that hold one digit, and the sequence
+    model's crops (the box's own ink, as `Reader.read_runs` hands them over) and texts for boxes that hold more."""
     from edgedigits.runtime.normalize import normalize_digit
 
-    found: dict[int, list] = {}
-    for box in segments.boxes:
-        found.setdefault(box.line, []).append(box)
-    truth = [line.replace(" ", "") for line in lines]
-    if len(found) != len(truth):
-        return [], []
-    inputs, digits = [], []
-    for boxes, text in zip((found[number] for number in sorted(found)), truth):
-        if len(boxes) != len(text):
+    inputs, digits, runs, run_texts = [], [], [], []
+    for box, text in zip(segments.boxes, box_texts(lines, centres, segments)):
+        crop = segments.crop(box)
+        if text is None or not crop.any():
             continue
-        for box, character in zip(boxes, text):
-            crop = segments.crop(box)
-            if crop.any():
-                inputs.append(normalize_digit(segments.shaded_crop(box, crop)))
-                digits.append(int(character))
-    return inputs, digits
+        if len(text) == 1:
+            inputs.append(normalize_digit(segments.shaded_crop(box, crop)))
+            digits.append(int(text))
+        else:
+            runs.append(crop)
+            run_texts.append(text)
+    return inputs, digits, runs, run_texts
 
 
-def draw_crops(seed: int, count: int, digits, ink_path: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """`count` pages from `seed`, read with the ink segmenter at `ink_path`: (inputs [n, 28, 28], digits [n],
-    pages that gave crops)."""
+@dataclass
+class Harvest:
+    """Labelled examples from generated pages: for the digit classifier and for the sequence model."""
+
+    inputs: np.ndarray  # float32 [n, 28, 28], model inputs of boxes that hold one digit
+    digits: np.ndarray  # int64 [n]
+    strips: list[np.ndarray]  # the sequence model's strips (`to_strip`) of boxes that hold touching digits
+    texts: list[str]  # ... and their digits
+    pages: int = 0
+
+    @staticmethod
+    def join(parts: list[Harvest]) -> Harvest:
+        return Harvest(np.concatenate([p.inputs for p in parts]), np.concatenate([p.digits for p in parts]),
+                       [s for p in parts for s in p.strips], [t for p in parts for t in p.texts], sum(p.pages for p in parts))
+
+
+def draw_examples(seed: int, count: int, digits, ink_path: str) -> Harvest:
+    """`count` pages from `seed`, read by the runtime's segmentation with the ink segmenter at `ink_path`."""
     from edgedigits.fieldset_realistic import LEVELS, render_realistic
     from edgedigits.runtime.inkmask import open_ink_model
     from edgedigits.runtime.segment import segment
+    from edgedigits.runtime.sequence import to_strip
     from edgedigits.train.inkseg import TRAIN_SOURCES, one_rich_number
 
     ink_model = open_ink_model(ink_path, device="cpu", threads=1)
     rng = np.random.default_rng(seed)
-    inputs, labels, used = [], [], 0
+    inputs, labels, strips, texts = [], [], [], []
     for index in range(count):
         page = render_realistic(rng, LEVELS[index % 3], TRAIN_SOURCES[rng.integers(len(TRAIN_SOURCES))], digits,
-                                random_number=one_rich_number)
-        page_inputs, page_digits = aligned_crops(page.lines, segment(page.image, ink=ink_model.ink_map(page.image)))
+                                with_target=True, random_number=one_rich_number)
+        segments = segment(page.image, ink=ink_model.ink_map(page.image))
+        page_inputs, page_digits, runs, run_texts = page_examples(page.lines, page.centres, segments)
         inputs += page_inputs
         labels += page_digits
-        used += bool(page_digits)
-    return np.array(inputs, np.float32).reshape(-1, 28, 28), np.array(labels, np.int64), used
+        strips += [to_strip(run) for run in runs]
+        texts += run_texts
+    return Harvest(np.array(inputs, np.float32).reshape(-1, 28, 28), np.array(labels, np.int64), strips, texts, count)
 
 
-def harvest_crops(count: int, seed: int, digits, ink_path: Path, workers: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-    """`draw_crops` over `count` pages in `workers` fresh processes (each with its seed from `seed`)."""
+def harvest(count: int, seed: int, digits, ink_path: Path, workers: int | None = None) -> Harvest:
+    """`draw_examples` over `count` pages in `workers` fresh processes (each with its seed from `seed`)."""
     workers = max(1, min(workers or os.cpu_count() or 1, count))
     shares = [count // workers + (i < count % workers) for i in range(workers)]
     seeds = [seed * 1000 + i for i in range(workers)]
     if workers == 1:
-        return draw_crops(seeds[0], count, digits, str(ink_path))
+        return draw_examples(seeds[0], count, digits, str(ink_path))
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        parts = list(pool.map(draw_crops, seeds, shares, [digits] * workers, [str(ink_path)] * workers))
-    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), sum(p[2] for p in parts))
+        return Harvest.join(list(pool.map(draw_examples, seeds, shares, [digits] * workers, [str(ink_path)] * workers)))
 
 
 def fine_tune(model, crops: np.ndarray, crop_labels: np.ndarray, images: np.ndarray, labels: np.ndarray,
