@@ -6,15 +6,20 @@ field-set generator (`edgedigits.fieldset_realistic`) with digits from MNIST's
 *training* set only (the same 90% the ink segmenter's pages draw from; never
 MNIST's test set, the Hershey fonts, our stroke handwriting, a handwriting
 font or optdigits), and read by the runtime's own segmentation with the ink
-segmenter: every box of a line whose boxes are as many as the line's digits is
-that digit, cut and normalised exactly as `Reader.read` cuts it (the grey-level
-`shaded_crop`, `normalize_digit`). Pencil that broke a stroke, a grid line left
-on a 4, a blurred small 9: the classifier sees them with their labels. Lines
-whose segmentation went wrong (a touching pair in one box, a circle's arc as a
-digit) give nothing: their boxes are not single digits, or not in order.
+segmenter. The generator knows where it put each digit (`RealisticPage.centres`),
+so each box the runtime found is labelled with the digits whose centres it holds
+(`box_texts`): a box with one digit is cut and normalised exactly as
+`Reader.read` cuts it (the grey-level `shaded_crop`, `normalize_digit`) and
+becomes a training example for the classifier. Pencil that broke a stroke, a
+grid line left on a 4, a blurred small 9, an underline glued to a 5: the
+classifier sees them with their labels. A box with no digit in it (an arc of a
+circle, a margin) or digits that are not neighbours gives nothing; a box with a
+run of touching digits gives an example for the sequence model (`Harvest.strips`;
+fine-tuning the sequence model on them did not read more pages, so nothing
+trains on them today).
 
-    x, y, stats = harvest_crops(4000, seed=3000, digits=train_digits, ink_path=Path("models/inkseg.onnx"))
-    fine_tune(model, x, y, mnist_images, mnist_labels)   # a few epochs, half page crops, half augmented MNIST
+    examples = harvest(4000, seed=3000, digits=train_digits, ink_path=Path("models/inkseg.onnx"))
+    fine_tune(model, examples.inputs, examples.digits, mnist_images, mnist_labels)   # half page crops, half MNIST
 
 Drawn in worker processes started afresh ("spawn": the trainer has TensorFlow
 loaded, which must not be forked); deterministic for a seed and worker count.
@@ -30,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-PAGES = 4000  # pages drawn (about 16,000 crops: 70% of pages line up; 8 minutes in two processes here)
+PAGES = 4000  # pages drawn: about 21,000 one-digit crops, 8 minutes in two processes on the development machine
 PAGE_SEED = 3000  # its own seeds: not the ink segmenter's training pages (1000) or held-out pages (2000), not the field sets'
 EPOCHS = 3  # fine-tuning epochs, each all page crops and as many freshly augmented MNIST training digits
 LEARNING_RATE = 3e-4  # peak of a cosine decay: a tenth of the first training's, the model is only adjusted
