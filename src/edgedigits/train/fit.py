@@ -17,7 +17,6 @@ import os
 import platform
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -190,35 +189,6 @@ def train_model(name: str, config: TrainConfig, out_dir: Path) -> TrainResult:
     return TrainResult(name, model_path, test_accuracy, test_loss, train_seconds)
 
 
-@contextmanager
-def ink_model_for_crops(out_dir: Path):
-    """The ink segmenter the page crops are cut with: `inkseg.onnx` beside the model, or, where it is missing or
-    older than `inkseg.keras`, that Keras model converted into an ONNX file that lasts as long as the context."""
-    from edgedigits.errors import EdgeDigitsError
-
-    onnx_path, keras_path = out_dir / "inkseg.onnx", out_dir / "inkseg.keras"
-    if onnx_path.exists() and (not keras_path.exists() or onnx_path.stat().st_mtime >= keras_path.stat().st_mtime):
-        yield onnx_path
-        return
-    if not keras_path.exists():
-        raise EdgeDigitsError(f"{out_dir}: no ink segmenter (inkseg.keras or inkseg.onnx) to cut page crops with; train it "
-                              "first (edgedigits train --model inkseg), or train without page crops (--crop-pages 0)")
-    import tempfile
-
-    import onnx
-
-    import edgedigits.train.layers  # noqa: F401  (registers DepthToSpace for loading)
-    from edgedigits.contract import INK_INPUT_NAME, INK_OUTPUT_NAME
-    from edgedigits.export.onnx_export import OPSET, load_keras_model, to_onnx
-
-    proto = to_onnx(load_keras_model(keras_path, compile=False), OPSET, INK_INPUT_NAME, (None, None, 3), INK_OUTPUT_NAME,
-                    ("N", "H", "W"), ("N", "H", "W"))
-    with tempfile.TemporaryDirectory(prefix="edgedigits-inkseg-") as folder:
-        path = Path(folder) / "inkseg-from-keras.onnx"
-        onnx.save(proto, path)
-        yield path
-
-
 def tune_on_pages(name: str, model, config: TrainConfig, out_dir: Path, images: np.ndarray, labels: np.ndarray) -> dict:
     """The last epochs on the runtime's own crops of generated photo pages (`edgedigits.train.pagecrops`)."""
     from edgedigits.train import pagecrops
@@ -228,7 +198,7 @@ def tune_on_pages(name: str, model, config: TrainConfig, out_dir: Path, images: 
     if config.subset:  # a smoke run: a page per hundred training images
         pages = min(pages, max(4, config.subset // 100))
     began = time.perf_counter()
-    with ink_model_for_crops(out_dir) as ink_path:
+    with pagecrops.ink_model_for_crops(out_dir) as ink_path:
         examples = pagecrops.harvest(pages, pagecrops.PAGE_SEED + config.seed, split_digits(config.data)[0], ink_path)
     drawn = time.perf_counter() - began
     print(f"{name}: {len(examples.digits)} single-digit crops from {pages} generated photo pages, cut by the runtime with "

@@ -268,6 +268,16 @@ def ink_probabilities(path: Path, photos: np.ndarray, batch: int = 16) -> np.nda
     return np.concatenate([model.probabilities(to_inputs(photos[i : i + batch])) for i in range(0, len(photos), batch)])
 
 
+def keras_to_onnx(keras_path: Path):
+    """The ink segmenter saved at `keras_path`, loaded, and its ONNX model (a proto, not yet saved) with the
+    contract's names and dynamic batch, height and width: (keras model, proto)."""
+    import edgedigits.train.layers  # noqa: F401  (registers DepthToSpace for loading)
+    from edgedigits.export.onnx_export import OPSET, load_keras_model, to_onnx
+
+    keras_model = load_keras_model(keras_path, compile=False)  # the loss is not needed to export
+    return keras_model, to_onnx(keras_model, OPSET, INK_INPUT_NAME, (None, None, 3), INK_OUTPUT_NAME, ("N", "H", "W"), ("N", "H", "W"))
+
+
 def export_inkseg(models_dir: Path, held_out: int = 100, data: str | None = None) -> dict:
     """NAME.keras -> NAME.onnx, kept only if it answers as Keras does on held-out pages (and its IoU is the same)."""
     import keras
@@ -278,17 +288,14 @@ def export_inkseg(models_dir: Path, held_out: int = 100, data: str | None = None
     import edgedigits
     from edgedigits import model_index
     from edgedigits.errors import EdgeDigitsError
-    from edgedigits.export.onnx_export import OPSET, ParityError, load_keras_model, set_metadata, to_onnx
+    from edgedigits.export.onnx_export import OPSET, ParityError, set_metadata
     from edgedigits.files import atomic_path
 
     import onnx
 
-    import edgedigits.train.layers  # noqa: F401  (registers DepthToSpace for loading)
-
-    keras_model = load_keras_model(models_dir / f"{NAME}.keras", compile=False)  # the loss is not needed to export
+    keras_model, proto = keras_to_onnx(models_dir / f"{NAME}.keras")
     photos, targets = held_out_pages(held_out, data)
     reference = keras_model.predict(to_inputs(photos), batch_size=16, verbose=0)
-    proto = to_onnx(keras_model, OPSET, INK_INPUT_NAME, (None, None, 3), INK_OUTPUT_NAME, ("N", "H", "W"), ("N", "H", "W"))
     onnx_path = models_dir / f"{NAME}.onnx"
     with atomic_path(onnx_path) as temporary:
         onnx.save(proto, temporary)

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +42,29 @@ PAGE_SEED = 3000  # its own seeds: not the ink segmenter's training pages (1000)
 EPOCHS = 3  # fine-tuning epochs, each all page crops and as many freshly augmented MNIST training digits
 LEARNING_RATE = 3e-4  # peak of a cosine decay: a tenth of the first training's, the model is only adjusted
 BATCH_SIZE = 128
+
+
+@contextmanager
+def ink_model_for_crops(out_dir: Path):
+    """The ink segmenter the page crops are cut with: `inkseg.onnx` in `out_dir`, or, where it is missing or
+    older than `inkseg.keras`, that Keras model converted into an ONNX file that lasts as long as the context."""
+    from edgedigits.errors import EdgeDigitsError
+
+    onnx_path, keras_path = out_dir / "inkseg.onnx", out_dir / "inkseg.keras"
+    if onnx_path.exists() and (not keras_path.exists() or onnx_path.stat().st_mtime >= keras_path.stat().st_mtime):
+        yield onnx_path
+        return
+    if not keras_path.exists():
+        raise EdgeDigitsError(f"{out_dir}: no ink segmenter (inkseg.keras or inkseg.onnx) to cut page crops with; train it "
+                              "first (edgedigits train --model inkseg), or train without page crops (--crop-pages 0)")
+    import onnx
+
+    from edgedigits.train.inkseg import keras_to_onnx
+
+    with tempfile.TemporaryDirectory(prefix="edgedigits-inkseg-") as folder:
+        path = Path(folder) / "inkseg-from-keras.onnx"
+        onnx.save(keras_to_onnx(keras_path)[1], path)
+        yield path
 
 
 def box_texts(lines: list[str], centres: np.ndarray, segments) -> list[str | None]:
@@ -90,12 +115,11 @@ class Harvest:
     digits: np.ndarray  # int64 [n]
     strips: list[np.ndarray]  # the sequence model's strips (`to_strip`) of boxes that hold touching digits
     texts: list[str]  # ... and their digits
-    pages: int = 0
 
     @staticmethod
     def join(parts: list[Harvest]) -> Harvest:
         return Harvest(np.concatenate([p.inputs for p in parts]), np.concatenate([p.digits for p in parts]),
-                       [s for p in parts for s in p.strips], [t for p in parts for t in p.texts], sum(p.pages for p in parts))
+                       [s for p in parts for s in p.strips], [t for p in parts for t in p.texts])
 
 
 def draw_examples(seed: int, count: int, digits, ink_path: str) -> Harvest:
@@ -118,7 +142,7 @@ def draw_examples(seed: int, count: int, digits, ink_path: str) -> Harvest:
         labels += page_digits
         strips += [to_strip(run) for run in runs]
         texts += run_texts
-    return Harvest(np.array(inputs, np.float32).reshape(-1, 28, 28), np.array(labels, np.int64), strips, texts, count)
+    return Harvest(np.array(inputs, np.float32).reshape(-1, 28, 28), np.array(labels, np.int64), strips, texts)
 
 
 def harvest(count: int, seed: int, digits, ink_path: Path, workers: int | None = None) -> Harvest:
