@@ -95,6 +95,7 @@ def test_tiny_ink_segmenter_goes_through_every_stage(tmp_path, monkeypatch):
     proto = onnx.load(tmp_path / "inkseg.onnx")
     assert [i.name for i in proto.graph.input] == [INK_INPUT_NAME] and [o.name for o in proto.graph.output] == [INK_OUTPUT_NAME]
     assert [d.dim_param for d in proto.graph.input[0].type.tensor_type.shape.dim[:3]] == ["N", "H", "W"]
+    assert {p.key: p.value for p in proto.metadata_props}["light"] == "flattened"
 
     monkeypatch.setattr(inkseg, "MAX_IOU_DROP", 1.0)  # a one-epoch model's IoU is noise: test the chain, not the gate
     report = inkseg.calibrate_inkseg(tmp_path, samples=8, held_out=6)
@@ -105,6 +106,7 @@ def test_tiny_ink_segmenter_goes_through_every_stage(tmp_path, monkeypatch):
     assert default_ink_model(tmp_path) is not None and default_model(tmp_path) is None  # never taken for a digit model
 
     model = open_ink_model(default_ink_model(tmp_path), device="cpu")
+    assert model.flatten  # the INT8 file keeps the fp32 one's metadata
     ink = model.ink_map(np.full((480, 640, 3), 200, np.uint8))
     assert ink.shape == (240, 320) and ink.dtype == np.uint8
 
@@ -158,6 +160,11 @@ def test_zoom_window_looks_closer_only_at_small_digits_on_a_big_photo():
     tall[60:120, 100:110] = 255
     assert zoom_window(tall, (3024, 4032)) is None  # digits big enough already
     assert zoom_window(np.zeros((240, 320), np.uint8), (3024, 4032)) is None
+    apart = np.zeros((240, 320), np.uint8)  # three specks 2 px tall and one stroke 12 px tall: the 75th percentile
+    for x in (10, 20, 30):  # of their heights (4.5 px) has no component within half to twice it
+        apart[50:52, x : x + 2] = 255
+    apart[100:112, 200:203] = 255
+    assert zoom_window(apart, (3024, 4032)) is None
 
 
 class DarkInk(InkModel):
@@ -185,3 +192,29 @@ def test_ink_map_of_small_digits_on_a_12_mp_photo_is_made_again_closer():
     big[1000:1800, 1900:1990] = 30  # a digit a quarter of the frame tall: one look is enough
     model = DarkInk()
     assert model.ink_map(big).shape == (240, 320) and len(model.looked_at) == 1
+
+
+def test_light_is_flattened_before_the_network_sees_the_photo():
+    """A shadow over half the page: the paper, and the ink on it, come out alike on both halves."""
+    from edgedigits.runtime.inkmask import PAPER_LEVEL, flatten_light
+
+    photo = np.full((240, 320, 3), 200, np.uint8)
+    photo[:, 160:] = 100  # the shadow
+    photo[100:140, 60:64] = 100  # a stroke in the light (half the paper's brightness) ...
+    photo[100:140, 260:264] = 50  # ... and one in the shadow (half of the shadowed paper's)
+    flat = flatten_light(photo)
+    assert flat.dtype == np.float32 and flat.shape == photo.shape
+    assert flat[20, 20, 0] == pytest.approx(PAPER_LEVEL, abs=0.02) and flat[20, 300, 0] == pytest.approx(PAPER_LEVEL, abs=0.02)
+    assert flat[120, 62, 0] == pytest.approx(flat[120, 262, 0], abs=0.03) == pytest.approx(PAPER_LEVEL / 2, abs=0.03)
+    assert flatten_light(np.full((4, 4, 3), 255, np.uint8)).max() <= 1.0  # a tiny frame, and never above 1
+
+
+def test_only_segmenters_trained_on_flattened_photos_get_them():
+    from edgedigits.contract import INK_LIGHT
+
+    image = np.full((480, 640, 3), 120, np.uint8)
+    plain, _ = to_photo(image, flatten=False)
+    flat, _ = to_photo(image)
+    assert plain[0, 10, 10, 0] == pytest.approx(120 / 255) and flat[0, 10, 10, 0] == pytest.approx(0.75, abs=0.01)
+    assert InkModel("new.onnx", None, "cpu", {"light": INK_LIGHT}).flatten
+    assert not InkModel("old.onnx", None, "cpu", {}).flatten  # exported before the light was flattened: plain pixels

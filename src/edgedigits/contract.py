@@ -32,14 +32,17 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
 
 # --- The ink segmenter's contract (a second kind of model: edgedigits.train.inkseg) ----------------
 #
-# It takes `photo`, float32 [N, H, W, 3]: the photo in BGR order (as OpenCV reads it), pixels in
-# [0, 1], shrunk so that its longer side is INK_LONG_SIDE pixels and padded (edge pixels repeated)
-# to multiples of INK_MULTIPLE; H and W are dynamic. It returns `ink`, float32 [N, H, W, 1]: the
+# It takes `photo`, float32 [N, H, W, 3]: the photo in BGR order (as OpenCV reads it), shrunk so
+# that its longer side is INK_LONG_SIDE pixels, its light flattened (each pixel divided by the local
+# paper colour, the paper at 0.75: `edgedigits.runtime.inkmask.flatten_light`; the model's metadata
+# says so with light=INK_LIGHT; without it, plain pixels / 255), in [0, 1], and padded (edge pixels
+# repeated) to multiples of INK_MULTIPLE; H and W are dynamic. It returns `ink`, float32 [N, H, W, 1]: the
 # probability that each pixel is the ink of a handwritten digit (not paper, lines, desk or clutter).
 INK_INPUT_NAME = "photo"
 INK_OUTPUT_NAME = "ink"
 INK_LONG_SIDE = 320
 INK_MULTIPLE = 16  # four stride-2 stages deep
+INK_LIGHT = "flattened"  # the `light` metadata of a segmenter that takes flattened photos
 INK_KIND = "inkseg"  # the `kind` of its index.json entries (digit classifiers have none)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgedigits.contract import INK_INPUT_NAME, INK_LONG_SIDE, INK_MULTIPLE, INK_OUTPUT_NAME
+from edgedigits.contract import INK_INPUT_NAME, INK_LIGHT, INK_LONG_SIDE, INK_MULTIPLE, INK_OUTPUT_NAME
 from edgedigits.errors import EdgeDigitsError
 from edgedigits.runtime.segment import to_uint8
 from edgedigits.runtime.session import OpenModel
@@ -36,9 +36,27 @@ def ink_input_size(height: int, width: int, long_side: int = INK_LONG_SIDE) -> t
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def to_photo(image: np.ndarray, long_side: int = INK_LONG_SIDE) -> tuple[np.ndarray, tuple[int, int]]:
+PAPER_LEVEL = 0.75  # the paper's brightness in a flattened photo (`flatten_light`): ink darker than it stays below 1
+
+
+def flatten_light(photo: np.ndarray) -> np.ndarray:
+    """float32 [0, 1]: a uint8 photo divided by its local paper colour (the median over windows of 7x7 blocks of
+    8x8 pixels, 56 px at the working size: wider than a digit's strokes), so that the paper is PAPER_LEVEL
+    everywhere and the ink its share of the paper around it. Shadows, glare, vignetting and the paper's own
+    colour go; a pencil stroke at the edge of a shadow is as dark on both sides of it. Light ink on a dark board
+    comes out above the paper's level (at most 1)."""
+    height, width = photo.shape[:2]
+    small = cv2.resize(photo, (max(1, width // 8), max(1, height // 8)), interpolation=cv2.INTER_AREA)
+    paper = cv2.medianBlur(small, 7) if min(small.shape[:2]) >= 7 else small
+    paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.minimum(photo.astype(np.float32) * (np.float32(PAPER_LEVEL) / np.maximum(paper, 8).astype(np.float32)), 1)
+
+
+def to_photo(image: np.ndarray, long_side: int = INK_LONG_SIDE, flatten: bool = True) -> tuple[np.ndarray, tuple[int, int]]:
     """The network's input [1, H, W, 3] for a BGR or gray uint8 image, and the (h, w) of the photo inside
-    the padding. Shrinking averages (INTER_AREA), the padding repeats the edge pixels."""
+    the padding. Shrinking averages (INTER_AREA), the padding repeats the edge pixels. `flatten`: the light
+    flattened (`flatten_light`), as the ink segmenter is trained (INK_LIGHT); else the pixels / 255, as
+    segmenters exported before it were."""
     image = to_uint8(image)
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
@@ -52,8 +70,8 @@ def to_photo(image: np.ndarray, long_side: int = INK_LONG_SIDE) -> tuple[np.ndar
     shrinking = height < image.shape[0]
     resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     padded_h, padded_w = -(-height // INK_MULTIPLE) * INK_MULTIPLE, -(-width // INK_MULTIPLE) * INK_MULTIPLE
-    resized = cv2.copyMakeBorder(resized, 0, padded_h - height, 0, padded_w - width, cv2.BORDER_REPLICATE)
-    return (resized.astype(np.float32) * np.float32(1 / 255))[None], (height, width)
+    photo = flatten_light(resized) if flatten else resized.astype(np.float32) * np.float32(1 / 255)
+    return cv2.copyMakeBorder(photo, 0, padded_h - height, 0, padded_w - width, cv2.BORDER_REPLICATE)[None], (height, width)
 
 
 def check_ink_contract(session, path: Path) -> None:
@@ -69,6 +87,11 @@ def check_ink_contract(session, path: Path) -> None:
 class InkModel(OpenModel):
     """An open ink segmenter."""
 
+    @property
+    def flatten(self) -> bool:
+        """Whether it takes photos with their light flattened: the ones exported with INK_LIGHT in their metadata."""
+        return self.metadata.get("light") == INK_LIGHT
+
     def probabilities(self, photos: np.ndarray) -> np.ndarray:
         """`ink` [N, H, W, 1] for `photo` inputs [N, H, W, 3]."""
         return self.session.run([INK_OUTPUT_NAME], {INK_INPUT_NAME: photos})[0]
@@ -77,7 +100,7 @@ class InkModel(OpenModel):
         """uint8 [h, w] digit-ink probability (0-255) for one BGR or gray image, at the network's working size;
         where the digits are small there (`zoom_window`), the map is made again around them from the photo
         at up to ZOOM_MAX times that size, and the whole map is returned at the finer size."""
-        photo, (height, width) = to_photo(image)
+        photo, (height, width) = to_photo(image, flatten=self.flatten)
         ink = to_map(self.probabilities(photo)[0, :height, :width, 0])
         window = zoom_window(ink, image.shape[:2])
         if window is None:
@@ -86,7 +109,7 @@ class InkModel(OpenModel):
         fine = cv2.resize(ink, (width * factor, height * factor), interpolation=cv2.INTER_LINEAR)
         across, down = image.shape[1] / width, image.shape[0] / height
         part = image[round(y0 * down) : round(y1 * down), round(x0 * across) : round(x1 * across)]
-        photo, (part_height, part_width) = to_photo(part, factor * max(x1 - x0, y1 - y0))
+        photo, (part_height, part_width) = to_photo(part, factor * max(x1 - x0, y1 - y0), self.flatten)
         closer = to_map(self.probabilities(photo)[0, :part_height, :part_width, 0])
         fine[y0 * factor : y1 * factor, x0 * factor : x1 * factor] = cv2.resize(
             closer, ((x1 - x0) * factor, (y1 - y0) * factor), interpolation=cv2.INTER_LINEAR)
@@ -116,6 +139,8 @@ def zoom_window(ink: np.ndarray, image_shape: tuple[int, ...]) -> tuple[int, int
     if typical >= ZOOM_BELOW or factor < 2:
         return None
     near = stats[(stats[:, cv2.CC_STAT_HEIGHT] >= typical / 2) & (stats[:, cv2.CC_STAT_HEIGHT] <= 2 * typical)]
+    if not len(near):  # heights far apart (specks and one tall stroke): the percentile falls between them
+        return None
     margin = int(np.ceil(2 * typical))
     x0, y0 = max(0, int(near[:, 0].min()) - margin), max(0, int(near[:, 1].min()) - margin)
     x1 = min(width, int((near[:, 0] + near[:, 2]).max()) + margin)

@@ -34,7 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgedigits.contract import INK_INPUT_NAME, INK_KIND, INK_LONG_SIDE, INK_MULTIPLE, INK_OUTPUT_NAME
+from edgedigits.contract import INK_INPUT_NAME, INK_KIND, INK_LIGHT, INK_LONG_SIDE, INK_MULTIPLE, INK_OUTPUT_NAME
 from edgedigits.runtime.segment import INK_THRESHOLD  # the probability over which a pixel is ink: IoU and runtime alike
 
 NAME = "inkseg"
@@ -61,7 +61,8 @@ PARITY_TOLERANCE = 1e-4  # largest probability difference between Keras and ONNX
 
 
 def fit_to_page(image: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Shrink a frame and its target as the runtime shrinks photos, onto a PAGE_SHAPE canvas (edges repeated)."""
+    """Shrink a frame and its target as the runtime shrinks photos, onto a PAGE_SHAPE canvas (edges repeated);
+    the photo with its light flattened (`flatten_light`), stored as uint8."""""
     from edgedigits.runtime.inkmask import to_photo
 
     photo, (height, width) = to_photo(image)
@@ -272,10 +273,12 @@ def keras_to_onnx(keras_path: Path):
     """The ink segmenter saved at `keras_path`, loaded, and its ONNX model (a proto, not yet saved) with the
     contract's names and dynamic batch, height and width: (keras model, proto)."""
     import edgedigits.train.layers  # noqa: F401  (registers DepthToSpace for loading)
-    from edgedigits.export.onnx_export import OPSET, load_keras_model, to_onnx
+    from edgedigits.export.onnx_export import OPSET, load_keras_model, set_metadata, to_onnx
 
     keras_model = load_keras_model(keras_path, compile=False)  # the loss is not needed to export
-    return keras_model, to_onnx(keras_model, OPSET, INK_INPUT_NAME, (None, None, 3), INK_OUTPUT_NAME, ("N", "H", "W"), ("N", "H", "W"))
+    proto = to_onnx(keras_model, OPSET, INK_INPUT_NAME, (None, None, 3), INK_OUTPUT_NAME, ("N", "H", "W"), ("N", "H", "W"))
+    set_metadata(proto, {"light": INK_LIGHT})  # the runtime flattens the light of the photos it gives this model
+    return keras_model, proto
 
 
 def export_inkseg(models_dir: Path, held_out: int = 100, data: str | None = None) -> dict:
@@ -310,12 +313,12 @@ def export_inkseg(models_dir: Path, held_out: int = 100, data: str | None = None
                               f"{difference:.2e} > {PARITY_TOLERANCE:.0e}); no .onnx written")
         set_metadata(proto, {
             "name": NAME, "kind": INK_KIND, "architecture": ARCHITECTURE, "precision": "fp32", "opset": OPSET,
-            "long_side": INK_LONG_SIDE, "multiple": INK_MULTIPLE, "held_out_iou": f"{parity['onnx_iou']:.4f}",
+            "long_side": INK_LONG_SIDE, "multiple": INK_MULTIPLE, "light": INK_LIGHT, "held_out_iou": f"{parity['onnx_iou']:.4f}",
             "parity_max_abs_diff": f"{difference:.3e}", "tensorflow_version": tf.__version__,
             "keras_version": keras.__version__, "tf2onnx_version": tf2onnx.__version__,
             "onnxruntime_version": onnxruntime.__version__, "edgedigits_version": edgedigits.__version__,
         })
-        proto.doc_string = (f"edgedigits ink segmenter: {INK_INPUT_NAME} [N, H, W, 3] float32 BGR in [0, 1] -> "
+        proto.doc_string = (f"edgedigits ink segmenter: {INK_INPUT_NAME} [N, H, W, 3] float32 BGR, light flattened, in [0, 1] -> "
                             f"{INK_OUTPUT_NAME} [N, H, W, 1] digit-ink probability")
         onnx.save(proto, temporary)
     if not onnx_path.is_file():
