@@ -183,13 +183,17 @@ class UnsureOfZero(Model):
 
 
 class NarrowFirst(FixedSequence):
-    """Reads two digits whose first one gets a narrow piece (its columns in the first tenth of the run)."""
+    """Reads two digits whose first one gets a narrow piece: 0.8 NARROWEST_PIECE of the run's width (the runs of
+    the test are about as wide as tall), its columns at the run's left edge."""
 
     def read(self, crops):
+        from edgedigits.runtime.reader import NARROWEST_PIECE
+
         results = []
         for crop in crops:
             width = crop.shape[1]
-            spans = [(0, round(0.1 * width)), (round(0.3 * width), width)]
+            second = 2 * 0.8 * NARROWEST_PIECE - 0.01  # the piece's edge lies halfway between the two digits' columns
+            spans = [(0, round(0.02 * width)), (round((second - 0.05) * width), round((second + 0.05) * width))]
             sure = [np.eye(10)[int(c)] for c in self.text]
             results.append(Decoded([int(c) for c in self.text], [0.95, 0.95], spans, sure))
         return results
