@@ -62,7 +62,7 @@ PARITY_TOLERANCE = 1e-4  # largest probability difference between Keras and ONNX
 
 def fit_to_page(image: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Shrink a frame and its target as the runtime shrinks photos, onto a PAGE_SHAPE canvas (edges repeated);
-    the photo with its light flattened (`flatten_light`), stored as uint8."""""
+    the photo with its light flattened (`flatten_light`), stored as uint8."""
     from edgedigits.runtime.inkmask import to_photo
 
     photo, (height, width) = to_photo(image)
