@@ -96,14 +96,20 @@ def draw_pages(seed: int, count: int, digits) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(photos), np.stack(targets)
 
 
+def worker_shares(count: int, seed: int, workers: int | None = None) -> tuple[list[int], list[int]]:
+    """How `count` pages are split between `workers` processes (default: one per core, never more than pages):
+    each worker's seed (derived from `seed`) and page count. Deterministic for a seed and worker count."""
+    workers = max(1, min(workers or os.cpu_count() or 1, count))
+    return [seed * 1000 + i for i in range(workers)], [count // workers + (i < count % workers) for i in range(workers)]
+
+
 def training_pages(count: int, seed: int, digits, workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """`count` pages drawn in `workers` processes (each with its own seed derived from `seed`): deterministic."""
-    workers = max(1, min(workers or os.cpu_count() or 1, count))
-    shares = [count // workers + (i < count % workers) for i in range(workers)]
-    if workers == 1:
+    seeds, shares = worker_shares(count, seed, workers)
+    if len(seeds) == 1:
         return draw_pages(seed, count, digits)
-    with ProcessPoolExecutor(workers) as pool:
-        parts = list(pool.map(draw_pages, [seed * 1000 + i for i in range(workers)], shares, [digits] * workers))
+    with ProcessPoolExecutor(len(seeds)) as pool:
+        parts = list(pool.map(draw_pages, seeds, shares, [digits] * len(seeds)))
     return np.concatenate([p for p, _ in parts]), np.concatenate([t for _, t in parts])
 
 

@@ -28,7 +28,6 @@ loaded, which must not be forked); deterministic for a seed and worker count.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -147,13 +146,13 @@ def draw_examples(seed: int, count: int, digits, ink_path: str) -> Harvest:
 
 def harvest(count: int, seed: int, digits, ink_path: Path, workers: int | None = None) -> Harvest:
     """`draw_examples` over `count` pages in `workers` fresh processes (each with its seed from `seed`)."""
-    workers = max(1, min(workers or os.cpu_count() or 1, count))
-    shares = [count // workers + (i < count % workers) for i in range(workers)]
-    seeds = [seed * 1000 + i for i in range(workers)]
-    if workers == 1:
+    from edgedigits.train.inkseg import worker_shares
+
+    seeds, shares = worker_shares(count, seed, workers)
+    if len(seeds) == 1:
         return draw_examples(seeds[0], count, digits, str(ink_path))
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return Harvest.join(list(pool.map(draw_examples, seeds, shares, [digits] * workers, [str(ink_path)] * workers)))
+    with ProcessPoolExecutor(len(seeds), mp_context=multiprocessing.get_context("spawn")) as pool:
+        return Harvest.join(list(pool.map(draw_examples, seeds, shares, [digits] * len(seeds), [str(ink_path)] * len(seeds))))
 
 
 def fine_tune(model, crops: np.ndarray, crop_labels: np.ndarray, images: np.ndarray, labels: np.ndarray,
