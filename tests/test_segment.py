@@ -101,6 +101,21 @@ def test_pieces_of_one_digit_are_joined_but_stacked_digits_are_not():
     assert len(S.join_pieces([upper, lower])) == 2
 
 
+def test_a_fragment_just_beside_a_piece_joins_it_but_a_1_beside_a_digit_does_not():
+    """Chalk that broke a 7: its bar's left end (under FRAGMENT_HEIGHT of a digit) lies just left of the stem,
+    not over it, and the two are no wider than a digit: one 7. A whole 1 as close to a 4 stays a 1; two
+    fragments of a 1 are not joined by this rule (the photo's own ink gives the whole stroke back: `lone_strokes`)."""
+    digits = [S.Box(x, 100, 40, 80, (k,)) for k, x in enumerate((0, 60, 300), start=10)]  # the page's digits: 80 px
+    bar, stem = S.Box(120, 104, 16, 30, (1,)), S.Box(142, 100, 16, 80, (2,))  # 6 px apart: under FRAGMENT_GAP * 80
+    assert bar.h < S.FRAGMENT_HEIGHT * 80 and 6 <= S.FRAGMENT_GAP * 80 and 38 <= S.FRAGMENT_UNION * 80
+    joined = S.join_pieces(digits + [bar, stem])
+    assert len(joined) == 4 and S.Box(120, 100, 38, 80, (1, 2)) in joined
+    one, four = S.Box(120, 100, 10, 80, (1,)), S.Box(136, 100, 40, 80, (2,))
+    assert len(S.join_pieces(digits + [one, four])) == 5
+    top, bottom = S.Box(120, 100, 10, 30, (1,)), S.Box(132, 140, 10, 30, (2,))  # two fragments, side by side
+    assert len(S.join_pieces(digits + [top, bottom])) == 5
+
+
 def test_lines_top_to_bottom_digits_left_to_right():
     boxes = [S.Box(300, 200, 40, 60, (1,)), S.Box(100, 50, 40, 60, (2,)), S.Box(100, 205, 40, 60, (3,)),
              S.Box(160, 55, 40, 60, (4,))]

@@ -37,6 +37,9 @@ MAX_LINE_ANGLE = 12.0  # degrees: lines turned further than this (a page turned 
 MAX_BLOB_FILL = 0.85  # a component filling more of its box than this is a blot or a shadow, not a digit
 MIN_BLOT_HEIGHT = 24  # pixels: smaller filled components may be small digits (18 px tall ones fill their box at half size)
 MAX_DIGIT_ASPECT = 5.0  # width / height above this: an underline, a smear (a run of up to 6 touching digits stays)
+FRAGMENT_HEIGHT = 0.5  # a piece shorter than this share of the typical digit, beside one at least that tall ...
+FRAGMENT_GAP = 0.15  # ... at most this share of a digit's height away sideways ...
+FRAGMENT_UNION = 1.0  # ... joins it when the two are no wider than this share of a digit's height (`join_pieces`)
 MIN_RELATIVE_HEIGHT = 0.4  # components shorter than this share of the typical digit are fragments
 MAX_DIGIT_HEIGHT_FRACTION = 0.9  # a component taller than this share of the image is not one digit
 LONG_STROKE = 2.5  # a thin component this many times taller than the page's median one is a line or an edge
@@ -454,7 +457,13 @@ def join_pieces(boxes: list[Box]) -> list[Box]:
 
     (The top stroke of a 5 that came loose, a 4 drawn in two strokes, chalk that
     broke.) Two whole digits stacked in two lines are never merged: each is as
-    tall as a digit already.
+    tall as a digit already. A fragment (under FRAGMENT_HEIGHT of a digit) that
+    does not overlap a taller piece but lies just beside it (FRAGMENT_GAP) joins
+    it too when the two are no wider than a digit (FRAGMENT_UNION): the end of a
+    7's bar that broke off left of its stem, read as "11" before (tuning pages
+    1,061 -> 1,070 of 1,350; the old set 296 -> 297 of 300). Two fragments are
+    not joined this way: a 1 in two pieces comes back whole from the photo's own
+    ink (`lone_strokes`), which reads better than the two pieces with a gap.
     """
     if len(boxes) < 2:
         return boxes
@@ -463,8 +472,13 @@ def join_pieces(boxes: list[Box]) -> list[Box]:
     def belong_together(first: Box, second: Box) -> bool:
         overlap_x = min(first.right, second.right) - max(first.x, second.x)
         union = first.union(second)
-        return (min(first.h, second.h) < 0.8 * typical and overlap_x > 0.3 * min(first.w, second.w)
-                and union.h <= 1.25 * typical and union.w <= 1.25 * max(first.w, second.w))
+        if union.h > 1.25 * typical:
+            return False
+        if min(first.h, second.h) < 0.8 * typical and overlap_x > 0.3 * min(first.w, second.w) and union.w <= 1.25 * max(first.w, second.w):
+            return True
+        # a fragment (under FRAGMENT_HEIGHT of a digit) just beside a piece, the two no wider than a digit
+        return (FRAGMENT_GAP > 0 and min(first.h, second.h) < FRAGMENT_HEIGHT * typical <= max(first.h, second.h)
+                and overlap_x >= -FRAGMENT_GAP * typical and union.w <= FRAGMENT_UNION * typical)
 
     # Sweep left to right: only boxes that overlap sideways can join, so each box meets its few neighbours
     # instead of every other box (a page of thousands of specks stays fast); passes repeat while joins happen.
@@ -478,7 +492,7 @@ def join_pieces(boxes: list[Box]) -> list[Box]:
             if taken[i]:
                 continue
             for j in range(i + 1, len(boxes)):
-                if boxes[j].x >= current.right:
+                if boxes[j].x >= current.right + FRAGMENT_GAP * typical:
                     break
                 if not taken[j] and belong_together(current, boxes[j]):
                     current = current.union(boxes[j])
