@@ -220,3 +220,25 @@ def test_work_size_shrinks_big_frames_and_enlarges_small_ones():
     assert len(segments.boxes) == 1
     box = segments.original_box(segments.boxes[0])
     assert 134 <= box.x <= 140 and 38 <= box.h <= 46  # boxes come back in the frame's own pixels
+
+
+def test_the_side_of_a_box_drawn_around_a_number_is_not_a_1_but_a_1_on_a_ruled_line_is():
+    """The ink map kept the digits and, wrongly, the box's right side (a thin upright stroke: a 1 to the
+    classifier). In the photo's own ink that stroke is part of the whole box, which holds the number's digits
+    without their ink being on it: the side goes. On ruled paper a real 1 touches the line, but so do its
+    neighbours: the 1 stays."""
+    mask = np.zeros((300, 600), np.uint8)
+    for x in (150, 230, 310):
+        cv2.ellipse(mask, (x, 150), (26, 40), 0, 0, 360, 255, 6)  # "000"
+    boxed = mask.copy()
+    cv2.rectangle(boxed, (100, 90), (400, 210), 255, 6)  # the photo's ink: the digits and the box around them
+    side = mask.copy()
+    cv2.line(side, (400, 110), (400, 190), 255, 6)  # the map's mistake: the box's right side, read as a 1
+    labels, boxes = S.find_components(side)
+    ordered, _ = S.group_lines(boxes)
+    assert len(ordered) == 4
+    kept = S.drop_loop_sides(ordered, labels, S.PhotoInk(boxed))
+    assert [b.x for b in kept] == [b.x for b in ordered[:3]]
+    ruled = side.copy()
+    cv2.line(ruled, (0, 188), (600, 188), 255, 3)  # a ruled line touching the digits and the 1
+    assert S.drop_loop_sides(ordered, labels, S.PhotoInk(ruled)) == ordered
