@@ -53,9 +53,9 @@ INK_THRESHOLD = 0.5  # the learned ink map's probability over which a pixel is d
 REFINE_FRACTION = 0.45  # ... and where the photo's own ink strength reaches this share of the writing's
 CORE_DEPTH = 1.5  # ... except this many map pixels in from the map's edge
 LONE_STROKE_WIDTH = 0.45  # a stroke the map left out is taken back as a 1 when no wider than this share of its height
+LONE_STROKE_GAP = 1.2  # ... and at most this many digit heights from a digit of its line (`lone_strokes`)
 LOOP_SIDE_WIDTH = 0.45  # a box this thin (width / height) inside a loop drawn around its line's digits ...
 LOOP_SHARE = 0.3  # ... whose ink the loop holds no more than this share of, is the loop's side (`drop_loop_sides`)
-LONE_STROKE_GAP = 1.2  # ... and at most this many digit heights from a digit of its line (`lone_strokes`)
 SHADE_PERCENTILE = 70  # grey-level crops: the ink strength at this percentile inside the mask counts as full ink
 LABELLING = getattr(cv2, "CCL_BBDT", cv2.CCL_GRANA)
 # Spaces: inside a number, handwriting leaves gaps up to about 0.6 of a digit's height (more beside a narrow 1);
@@ -603,7 +603,7 @@ class PhotoInk:
 
 def lone_strokes(boxes: list[Box], photo: PhotoInk) -> list[tuple[int, int, np.ndarray]]:
     """Upright strokes the ink map left out beside digits it kept: a 1 (the map takes a short straight stroke next
-    to a number for the side of a box drawn around it, or a margin). From the photo's own ink (`sharp`): components
+    to a number for the side of a box drawn around it, or a margin). From the photo's own ink (`photo`): components
     thin (width at most LONE_STROKE_WIDTH of their height), about as tall as a digit beside them (0.7 to 1.3 times),
     centred on its line (within a third of its height), at most LONE_STROKE_GAP digit heights from it sideways,
     overlapping no digit. A box's side is part of the whole box in the photo's ink, and grid and margin lines are far
