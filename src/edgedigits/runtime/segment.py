@@ -719,7 +719,7 @@ def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
         ordered, spaces = group_lines(boxes)
         kept = drop_loop_sides(ordered, labels, photo)
         if len(kept) < len(ordered):
-            ordered, spaces = group_lines([replace(b, line=-1) for b in kept])
+            ordered, spaces = group_lines(kept)
         return Segments(mask=mask, labels=labels, boxes=ordered, scale=scale, gaps=spaces, shade=shade_of(strength, mask))
     small = shrink(gray)
     dark = dark_ink(small)
