@@ -8,7 +8,7 @@ import pytest
 
 from edgedigits.contract import INK_INPUT_NAME, INK_MULTIPLE, INK_OUTPUT_NAME
 from edgedigits.runtime.inkmask import InkModel, ink_input_size, to_photo, zoom_window
-from edgedigits.runtime.segment import learned_mask, segment
+from edgedigits.runtime.segment import find_components, learned_mask, segment
 
 
 def test_photo_input_keeps_the_long_side_and_pads_to_the_multiple():
@@ -45,6 +45,19 @@ def test_segment_with_an_ink_map_boxes_what_the_map_marks():
     segments = segment(gray, ink=ink)
     assert len(segments.boxes) == 2
     assert all(95 <= box.y <= 105 and 90 <= box.h <= 110 for box in segments.boxes)
+
+
+def test_a_bold_digit_the_map_fills_in_is_not_a_blot():
+    gray = np.full((480, 640), 220, np.uint8)
+    cv2.ellipse(gray, (320, 240), (30, 46), 0, 0, 360, 20, 24)  # a bold 0 with a small hole
+    gray[100:190, 200:208] = 20  # and a 1 beside it
+    ink = np.zeros((240, 320), np.uint8)
+    cv2.ellipse(ink, (160, 120), (16, 24), 0, 0, 360, 255, -1)  # the map (at half size) fills the hole
+    ink[50:95, 100:104] = 255
+    assert len(segment(gray, ink=ink).boxes) == 2  # the threshold's blot rule (shadows, smudges) is not for the map
+    smudge = np.zeros((480, 640), np.uint8)
+    smudge[200:300, 280:360] = 255  # in the threshold's mask, a filled box is a smudge or a shadow
+    assert find_components(smudge)[1] == [] and len(find_components(smudge, blots=False)[1]) == 1
 
 
 def test_training_pages_have_exact_targets(mnist):

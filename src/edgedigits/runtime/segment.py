@@ -298,12 +298,14 @@ def remove_ruled_lines(strength: np.ndarray) -> np.ndarray:
 # --- Components --------------------------------------------------------------------------------
 
 
-def find_components(mask: np.ndarray) -> tuple[np.ndarray, list[Box]]:
+def find_components(mask: np.ndarray, blots: bool = True) -> tuple[np.ndarray, list[Box]]:
     """Half-resolution label image, and one box (in full-resolution pixels) per component that could be a digit.
 
     Labelling runs at half resolution, where any ink in a 2x2 block counts: a
     quarter of the work, and the crops still come from the full-resolution mask.
-    Dropped here: dirt, the page's edge (or the table under it), solid blots and shadows.
+    Dropped here: dirt, the page's edge (or the table under it), solid blots and shadows (`blots`: not from the
+    learned map, which leaves shadows out but fills the small hole of a bold 0 or 6; a blot rule there dropped
+    such digits whole, tuning pages 1,071 -> 1,080 of 1,350 without it, none invented more).
     """
     half = cv2.resize(mask, (max(1, mask.shape[1] // 2), max(1, mask.shape[0] // 2)), interpolation=cv2.INTER_AREA)
     half = cv2.threshold(half, 0, 255, cv2.THRESH_BINARY)[1]
@@ -315,7 +317,7 @@ def find_components(mask: np.ndarray) -> tuple[np.ndarray, list[Box]]:
     touches_edge = (x == 0) | (y == 0) | (x + w == width) | (y + h == height)
     page_edge = touches_edge & ((w > width / 3) | (h > height / 2))
     # A "1" fills its box too, but is thin; and a small digit (under MIN_BLOT_HEIGHT) fills it once labelled at half size.
-    blot = (area > MAX_BLOB_FILL * w * h) & (w > 0.5 * h) & (w < 2 * h) & (2 * h >= MIN_BLOT_HEIGHT)
+    blot = (area > MAX_BLOB_FILL * w * h) & (w > 0.5 * h) & (w < 2 * h) & (2 * h >= MIN_BLOT_HEIGHT) & blots
     keep = np.flatnonzero((4 * area >= MIN_SPECK_AREA) & ~page_edge & ~blot)
     if keep.size > MAX_COMPONENTS:  # a texture of thousands of pieces, not writing: its largest pieces are enough
         keep = np.sort(keep[np.argsort(area[keep])[-MAX_COMPONENTS:]])
@@ -705,7 +707,7 @@ def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
         mask, strength, sharp = learned_mask(ink, gray)
 
         def digit_boxes() -> tuple[np.ndarray, list[Box]]:
-            labels, boxes = find_components(mask)
+            labels, boxes = find_components(mask, blots=False)
             return labels, drop_non_digits(join_pieces(boxes), gray.shape[0])
 
         labels, boxes = digit_boxes()
