@@ -242,3 +242,18 @@ def test_the_side_of_a_box_drawn_around_a_number_is_not_a_1_but_a_1_on_a_ruled_l
     ruled = side.copy()
     cv2.line(ruled, (0, 188), (600, 188), 255, 3)  # a ruled line touching the digits and the 1
     assert S.drop_loop_sides(ordered, labels, S.PhotoInk(ruled)) == ordered
+
+
+def test_a_1_between_digits_is_not_the_side_of_the_box_around_them():
+    """A real 1 inside a box, joined to the box in the photo's ink by a grid line that the other digits do not
+    touch: it has digits of its line on both sides, which a box's side never has. It stays."""
+    mask = np.zeros((300, 600), np.uint8)
+    for x in (150, 310):
+        cv2.ellipse(mask, (x, 150), (26, 40), 0, 0, 360, 255, 6)  # "0 0" ...
+    cv2.line(mask, (230, 110), (230, 190), 255, 6)  # ... with a 1 between them: "010"
+    photo = mask.copy()
+    cv2.rectangle(photo, (100, 90), (400, 210), 255, 6)  # the box around the number
+    cv2.line(photo, (230, 90), (230, 110), 255, 3)  # a stretch of grid line joining the 1 to the box
+    labels, boxes = S.find_components(mask)
+    ordered, _ = S.group_lines(boxes)
+    assert len(ordered) == 3 and S.drop_loop_sides(ordered, labels, S.PhotoInk(photo)) == ordered

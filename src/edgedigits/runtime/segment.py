@@ -640,7 +640,9 @@ def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
     or the arc of a circle drawn around a number: in the photo's own ink (`photo`; `labels` is the mask's
     half-resolution label image, `boxes` are in lines) the thin box's stroke belongs to a component whose extent
     holds at least two other boxes of its line, while their own ink is mostly not part of it (at most
-    LOOP_SHARE). A ruled or grid line that touches a real 1 runs through its neighbours too: their ink is on it.
+    LOOP_SHARE), and the thin box is the first or the last of them. A ruled or grid line that touches a real 1 runs
+    through its neighbours too: their ink is on it; a stretch of grid line that joins a 1 inside the loop to the
+    loop leaves it between digits.
     (Tuning pages 1,070 -> 1,073 of 1,350, digits invented 142 -> 130, 4 real 1s lost.)"""
     thin = [b for b in boxes if b.w <= LOOP_SIDE_WIDTH * b.h]
     if LOOP_SHARE <= 0 or not thin or len(boxes) < 3 or not photo.sharp.any():
@@ -668,6 +670,8 @@ def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
                   and x <= other.x and other.right <= x + w and y <= other.y and other.bottom <= y + h]
         if len(inside) < 2:
             continue
+        if not (all(other.x > box.x for other in inside) or all(other.right < box.right for other in inside)):
+            continue  # digits on both sides: a 1 that a stretch of grid line joins to the loop (a loop's side is outside)
         ink = np.concatenate([region_of(other)[own(other)] for other in inside])
         if ink.size and (ink == component).mean() <= LOOP_SHARE:
             dropped.add(id(box))
