@@ -49,7 +49,10 @@ SURFACE_MIN_AREA = 0.03  # a smooth region of at least this share of the frame c
 CROWDED_FRACTION = 0.06  # ink share above and below a component over which it is texture, not writing
 ENCLOSED_FRACTION = 0.3  # a component holding a box at least this share of its height is a loop drawn around digits
 # Grana's block-based labelling: three times faster than the default when stats are wanted (OpenCV 5).
-INK_THRESHOLD = 0.5  # the learned ink map's probability over which a pixel is digit ink
+# The learned ink map's probability over which a pixel is digit ink: under even odds, for the map is unsure on faint
+# chalk and pencil (tuning pages 1,081 -> 1,095 of 1,350 at 0.4, 1,094 at 0.35, 1,091 at 0.3, 1,086 at 0.45; with
+# an ink segmenter and classifier trained in another run, 1,083 -> 1,085).
+INK_THRESHOLD = 0.4
 REFINE_FRACTION = 0.45  # ... and where the photo's own ink strength reaches this share of the writing's
 CORE_DEPTH = 1.5  # ... except this many map pixels in from the map's edge
 LONE_STROKE_WIDTH = 0.45  # a stroke the map left out is taken back as a 1 when no wider than this share of its height

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from edgedigits.contract import INK_INPUT_NAME, INK_KIND, INK_LIGHT, INK_LONG_SIDE, INK_MULTIPLE, INK_OUTPUT_NAME
-from edgedigits.runtime.segment import INK_THRESHOLD  # the probability over which a pixel is ink: IoU and runtime alike
+from edgedigits.runtime.segment import INK_THRESHOLD  # the runtime's cut of the map (export's mask agreement)
 
 NAME = "inkseg"
 ARCHITECTURE = ("U-Net-like: conv 3x3/2 16, separable /4 32, /8 48, /16 64 (dilated 2 and 4), decoder by addition, "
@@ -127,8 +127,8 @@ def split_digits(data: str | None = None):
 
 def mask_iou(probabilities: np.ndarray, targets: np.ndarray) -> float:
     """IoU of the predicted ink (probability > 0.5) with the target ink (target > 0.5), over all pixels given."""
-    predicted = np.asarray(probabilities).reshape(targets.shape) > INK_THRESHOLD
-    truth = targets > (INK_THRESHOLD * 255 if targets.dtype == np.uint8 else INK_THRESHOLD)
+    predicted = np.asarray(probabilities).reshape(targets.shape) > 0.5  # the model's own figure: not the runtime's cut
+    truth = targets > (0.5 * 255 if targets.dtype == np.uint8 else 0.5)
     union = np.logical_or(predicted, truth).sum()
     return float(np.logical_and(predicted, truth).sum() / union) if union else 1.0
 
