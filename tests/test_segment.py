@@ -244,6 +244,18 @@ def test_the_side_of_a_box_drawn_around_a_number_is_not_a_1_but_a_1_on_a_ruled_l
     assert S.drop_loop_sides(ordered, labels, S.PhotoInk(ruled)) == ordered
 
 
+def test_the_side_of_a_box_around_a_single_digit_is_not_a_1():
+    mask = np.zeros((300, 400), np.uint8)
+    cv2.ellipse(mask, (200, 150), (26, 40), 0, 0, 360, 255, 6)  # "0" ...
+    photo = mask.copy()
+    cv2.rectangle(photo, (140, 90), (260, 210), 255, 6)  # ... in a box
+    cv2.line(mask, (140, 100), (140, 200), 255, 6)  # the map kept the box's left side: "10"
+    labels, boxes = S.find_components(mask)
+    ordered, _ = S.group_lines(boxes)
+    assert len(ordered) == 2
+    assert [b.x for b in S.drop_loop_sides(ordered, labels, S.PhotoInk(photo))] == [ordered[1].x]
+
+
 def test_a_1_between_digits_is_not_the_side_of_the_box_around_them():
     """A real 1 inside a box, joined to the box in the photo's ink by a grid line that the other digits do not
     touch: it has digits of its line on both sides, which a box's side never has. It stays."""

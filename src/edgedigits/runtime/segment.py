@@ -57,7 +57,8 @@ REFINE_FRACTION = 0.45  # ... and where the photo's own ink strength reaches thi
 CORE_DEPTH = 1.5  # ... except this many map pixels in from the map's edge
 LONE_STROKE_WIDTH = 0.45  # a stroke the map left out is taken back as a 1 when no wider than this share of its height
 LONE_STROKE_GAP = 1.2  # ... and at most this many digit heights from a digit of its line (`lone_strokes`)
-LOOP_SIDE_WIDTH = 0.45  # a box this thin (width / height) inside a loop drawn around its line's digits ...
+LOOP_SIDE_WIDTH = 0.45  # a box this thin (width / height) ...
+LOOP_HOLDS = 1  # a box this thin inside a loop drawn around this many digits of its line or more ...
 LOOP_SHARE = 0.3  # ... whose ink the loop holds no more than this share of, is the loop's side (`drop_loop_sides`)
 SHADE_PERCENTILE = 70  # grey-level crops: the ink strength at this percentile inside the mask counts as full ink
 LABELLING = getattr(cv2, "CCL_BBDT", cv2.CCL_GRANA)
@@ -642,13 +643,13 @@ def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
     """Drop the thin boxes (a 1's shape: width at most LOOP_SIDE_WIDTH of the height) that are the side of a box
     or the arc of a circle drawn around a number: in the photo's own ink (`photo`; `labels` is the mask's
     half-resolution label image, `boxes` are in lines) the thin box's stroke belongs to a component whose extent
-    holds at least two other boxes of its line, while their own ink is mostly not part of it (at most
+    holds at least LOOP_HOLDS other boxes of its line (one: a single 0 in a box read "10"; tuning 1,095 -> 1,097), while their own ink is mostly not part of it (at most
     LOOP_SHARE), and the thin box is the first or the last of them. A ruled or grid line that touches a real 1 runs
     through its neighbours too: their ink is on it; a stretch of grid line that joins a 1 inside the loop to the
     loop leaves it between digits.
     (Tuning pages 1,070 -> 1,073 of 1,350, digits invented 142 -> 130, 4 real 1s lost.)"""
     thin = [b for b in boxes if b.w <= LOOP_SIDE_WIDTH * b.h]
-    if LOOP_SHARE <= 0 or not thin or len(boxes) < 3 or not photo.sharp.any():
+    if LOOP_SHARE <= 0 or not thin or len(boxes) < LOOP_HOLDS + 1 or not photo.sharp.any():
         return boxes
     count, photo_labels, stats = photo.components()
     if count > MAX_COMPONENTS or photo_labels.shape != labels.shape:
@@ -671,7 +672,7 @@ def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
         x, y, w, h = (int(v) * 2 for v in stats[component][:4])
         inside = [other for other in boxes if other is not box and other.line == box.line
                   and x <= other.x and other.right <= x + w and y <= other.y and other.bottom <= y + h]
-        if len(inside) < 2:
+        if len(inside) < LOOP_HOLDS:
             continue
         if not (all(other.x > box.x for other in inside) or all(other.right < box.right for other in inside)):
             continue  # digits on both sides: a 1 that a stretch of grid line joins to the loop (a loop's side is outside)
