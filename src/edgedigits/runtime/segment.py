@@ -643,8 +643,9 @@ def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
     """Drop the thin boxes (a 1's shape: width at most LOOP_SIDE_WIDTH of the height) that are the side of a box
     or the arc of a circle drawn around a number: in the photo's own ink (`photo`; `labels` is the mask's
     half-resolution label image, `boxes` are in lines) the thin box's stroke belongs to a component whose extent
-    holds at least LOOP_HOLDS other boxes of its line (one: a single 0 in a box read "10"; tuning 1,095 -> 1,097), while their own ink is mostly not part of it (at most
-    LOOP_SHARE), and the thin box is the first or the last of them. A ruled or grid line that touches a real 1 runs
+    holds at least LOOP_HOLDS other boxes of its line (one: a single 0 in a box read "10"; tuning 1,095 -> 1,097),
+    while their own ink is mostly not part of it (at most LOOP_SHARE), and the thin box is the first or the last
+    of them. A ruled or grid line that touches a real 1 runs
     through its neighbours too: their ink is on it; a stretch of grid line that joins a 1 inside the loop to the
     loop leaves it between digits.
     (Tuning pages 1,070 -> 1,073 of 1,350, digits invented 142 -> 130, 4 real 1s lost.)"""
