@@ -269,3 +269,17 @@ def test_a_1_between_digits_is_not_the_side_of_the_box_around_them():
     labels, boxes = S.find_components(mask)
     ordered, _ = S.group_lines(boxes)
     assert len(ordered) == 3 and S.drop_loop_sides(ordered, labels, S.PhotoInk(photo)) == ordered
+
+
+def test_masked_percentile_is_numpys_percentile_of_the_pixels_under_the_mask():
+    rng = np.random.default_rng(3)
+    for trial in range(60):
+        image = rng.integers(0, 256, (int(rng.integers(1, 40)), int(rng.integers(1, 40))), dtype=np.uint8)
+        if trial % 2:
+            image //= 64  # few distinct levels: ranks fall inside and between runs of equal values
+        mask = (rng.random(image.shape) < rng.random()).astype(np.uint8) * 255
+        inside = image[mask > 0]
+        for percent in (0, 25, 70, 90, 100):
+            found = S.masked_percentile(image, mask, percent)
+            assert (found is None) if inside.size == 0 else found == pytest.approx(np.percentile(inside, percent), abs=1e-9)
+    assert S.masked_percentile(np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.uint8), 50) is None

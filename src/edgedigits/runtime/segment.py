@@ -223,6 +223,20 @@ def histogram_median(histogram: np.ndarray) -> int:
     return int(np.searchsorted(np.cumsum(histogram), histogram.sum() / 2))
 
 
+def masked_percentile(image: np.ndarray, mask: np.ndarray, percent: float) -> float | None:
+    """`np.percentile(image[mask > 0], percent)` for a uint8 image, from its histogram under the mask (no copy of the
+    pixels, no sort: a quarter of the time); None where the mask is empty."""
+    counts = np.cumsum(cv2.calcHist([image], [0], mask, [256], [0, 256]).ravel())
+    total = int(counts[-1])
+    if total == 0:
+        return None
+    rank = percent / 100 * (total - 1)  # numpy's linear interpolation between the two nearest ranks
+    below = int(np.floor(rank))
+    low = int(np.searchsorted(counts, below + 1))
+    high = int(np.searchsorted(counts, min(below + 2, total)))
+    return low + (high - low) * (rank - below)
+
+
 def binarize(strength: np.ndarray) -> np.ndarray:
     """Ink mask (255 = ink): Otsu's threshold, but never below the contrast and noise floors.
 
@@ -581,10 +595,10 @@ def group_lines(boxes: list[Box]) -> tuple[list[Box], list[bool]]:
 
 def shade_of(strength: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
     """Ink strength scaled so that the writing's (SHADE_PERCENTILE inside the mask) is 255."""
-    inside = strength[mask > 0]
-    if inside.size == 0:
+    level = masked_percentile(strength, mask, SHADE_PERCENTILE)
+    if level is None:
         return None
-    level = max(1.0, float(np.percentile(inside, SHADE_PERCENTILE)))
+    level = max(1.0, level)
     return cv2.convertScaleAbs(strength, alpha=255.0 / level)
 
 
@@ -695,10 +709,9 @@ def learned_mask(ink: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndar
     mask = cv2.threshold(ink, round(INK_THRESHOLD * 255) - 1, 255, cv2.THRESH_BINARY)[1]
     small = shrink(gray)
     strength = ink_strength(gray, small, dark_ink(small))
-    inside = strength[mask > 0]
-    if REFINE_FRACTION <= 0 or inside.size == 0:
+    level = masked_percentile(strength, mask, 90) if REFINE_FRACTION > 0 else None
+    if level is None:
         return mask, strength, np.zeros_like(mask)
-    level = float(np.percentile(inside, 90))
     sharp = cv2.threshold(strength, REFINE_FRACTION * level, 255, cv2.THRESH_BINARY)[1]
     reach = 2 * max(1, round(CORE_DEPTH * enlarge)) + 1
     core = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
