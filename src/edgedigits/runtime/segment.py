@@ -48,7 +48,6 @@ SURFACE_MAX_STRENGTH = 6  # mean ink strength of an 8x8 cell under which it is s
 SURFACE_MIN_AREA = 0.03  # a smooth region of at least this share of the frame can be written on
 CROWDED_FRACTION = 0.06  # ink share above and below a component over which it is texture, not writing
 ENCLOSED_FRACTION = 0.3  # a component holding a box at least this share of its height is a loop drawn around digits
-# Grana's block-based labelling: three times faster than the default when stats are wanted (OpenCV 5).
 # The learned ink map's probability over which a pixel is digit ink: under even odds, for the map is unsure on faint
 # chalk and pencil (tuning pages 1,081 -> 1,095 of 1,350 at 0.4, 1,094 at 0.35, 1,091 at 0.3, 1,086 at 0.45; with
 # an ink segmenter and classifier trained in another run, 1,083 -> 1,085).
@@ -57,10 +56,11 @@ REFINE_FRACTION = 0.45  # ... and where the photo's own ink strength reaches thi
 CORE_DEPTH = 1.5  # ... except this many map pixels in from the map's edge
 LONE_STROKE_WIDTH = 0.45  # a stroke the map left out is taken back as a 1 when no wider than this share of its height
 LONE_STROKE_GAP = 1.2  # ... and at most this many digit heights from a digit of its line (`lone_strokes`)
-LOOP_SIDE_WIDTH = 0.45  # a box this thin (width / height) ...
-LOOP_HOLDS = 1  # a box this thin inside a loop drawn around this many digits of its line or more ...
+LOOP_SIDE_WIDTH = 0.45  # a box this thin (width / height), inside a loop drawn around ...
+LOOP_HOLDS = 1  # ... at least this many digits of its line, ...
 LOOP_SHARE = 0.3  # ... whose ink the loop holds no more than this share of, is the loop's side (`drop_loop_sides`)
 SHADE_PERCENTILE = 70  # grey-level crops: the ink strength at this percentile inside the mask counts as full ink
+# Grana's block-based labelling: three times faster than the default when stats are wanted (OpenCV 5).
 LABELLING = getattr(cv2, "CCL_BBDT", cv2.CCL_GRANA)
 # Spaces: inside a number, handwriting leaves gaps up to about 0.6 of a digit's height (more beside a narrow 1);
 # between two numbers on one line, people leave more than a digit's height.
@@ -225,7 +225,7 @@ def histogram_median(histogram: np.ndarray) -> int:
 
 def masked_percentile(image: np.ndarray, mask: np.ndarray, percent: float) -> float | None:
     """`np.percentile(image[mask > 0], percent)` for a uint8 image, from its histogram under the mask (no copy of the
-    pixels, no sort: a quarter of the time); None where the mask is empty."""
+    pixels, no sort: half the time); None where the mask is empty."""
     counts = np.cumsum(cv2.calcHist([image], [0], mask, [256], [0, 256]).ravel())
     total = int(counts[-1])
     if total == 0:
@@ -659,9 +659,8 @@ def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
     half-resolution label image, `boxes` are in lines) the thin box's stroke belongs to a component whose extent
     holds at least LOOP_HOLDS other boxes of its line (one: a single 0 in a box read "10"; tuning 1,095 -> 1,097),
     while their own ink is mostly not part of it (at most LOOP_SHARE), and the thin box is the first or the last
-    of them. A ruled or grid line that touches a real 1 runs
-    through its neighbours too: their ink is on it; a stretch of grid line that joins a 1 inside the loop to the
-    loop leaves it between digits.
+    of them. A ruled or grid line that touches a real 1 runs through its neighbours too: their ink is on it; a
+    stretch of grid line that joins a 1 inside the loop to the loop leaves it between digits.
     (Tuning pages 1,070 -> 1,073 of 1,350, digits invented 142 -> 130, 4 real 1s lost.)"""
     thin = [b for b in boxes if b.w <= LOOP_SIDE_WIDTH * b.h]
     if LOOP_SHARE <= 0 or not thin or len(boxes) < LOOP_HOLDS + 1 or not photo.sharp.any():
