@@ -635,10 +635,10 @@ def lone_strokes(boxes: list[Box], photo: PhotoInk) -> list[tuple[int, int, np.n
     if count > MAX_COMPONENTS:
         return []
     found = []
-    for i in range(1, count):
-        x, y, w, h, area = (int(v) * (2 if k < 4 else 4) for k, v in enumerate(stats[i]))
-        if w > LONE_STROKE_WIDTH * h or area < 0.04 * h * h:
-            continue
+    sizes = stats[1:count].astype(np.int64) * np.array([2, 2, 2, 2, 4])  # in full-resolution pixels
+    thin = (sizes[:, 2] <= LONE_STROKE_WIDTH * sizes[:, 3]) & (sizes[:, 4] >= 0.04 * sizes[:, 3] ** 2)
+    for i in np.flatnonzero(thin) + 1:
+        x, y, w, h = (int(v) for v in sizes[i - 1, :4])
         candidate = Box(x, y, w, h)
         def beside(box: Box) -> bool:
             gap = max(box.x - candidate.right, candidate.x - box.right)
