@@ -669,12 +669,14 @@ def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
     if count > MAX_COMPONENTS or photo_labels.shape != labels.shape:
         return boxes
 
+    def half(box: Box) -> tuple[slice, slice]:  # the box in the half-resolution label images
+        return slice(box.y // 2, box.bottom // 2 + 1), slice(box.x // 2, box.right // 2 + 1)
+
     def own(box: Box) -> np.ndarray:
-        region = labels[box.y // 2 : (box.y + box.h) // 2 + 1, box.x // 2 : (box.x + box.w) // 2 + 1]
-        return np.isin(region, box.labels)
+        return np.isin(labels[half(box)], box.labels)
 
     def region_of(box: Box) -> np.ndarray:
-        return photo_labels[box.y // 2 : (box.y + box.h) // 2 + 1, box.x // 2 : (box.x + box.w) // 2 + 1]
+        return photo_labels[half(box)]
 
     dropped = set()
     for box in thin:
