@@ -56,8 +56,9 @@ REFINE_FRACTION = 0.45  # ... and where the photo's own ink strength reaches thi
 CORE_DEPTH = 1.5  # ... except this many map pixels in from the map's edge
 LONE_STROKE_WIDTH = 0.45  # a stroke the map left out is taken back as a 1 when no wider than this share of its height
 LONE_STROKE_GAP = 1.2  # ... and at most this many digit heights from a digit of its line (`lone_strokes`)
-LOOP_SIDE_WIDTH = 0.45  # a box this thin (width / height), inside a loop drawn around ...
-LOOP_HOLDS = 1  # ... at least this many digits of its line, ...
+LOOP_SIDE_WIDTH = 0.45  # a box this thin (width / height) ...
+LOOP_SHORT = 0.75  # ... or this much shorter than its line's digits (the tail where a circle's stroke ends), ...
+LOOP_HOLDS = 1  # ... inside a loop drawn around at least this many digits of its line, ...
 LOOP_SHARE = 0.3  # ... whose ink the loop holds no more than this share of, is the loop's side (`drop_loop_sides`)
 SHADE_PERCENTILE = 70  # grey-level crops: the ink strength at this percentile inside the mask counts as full ink
 # Grana's block-based labelling: three times faster than the default when stats are wanted (OpenCV 5).
@@ -654,7 +655,9 @@ def lone_strokes(boxes: list[Box], photo: PhotoInk) -> list[tuple[int, int, np.n
 
 
 def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> list[Box]:
-    """Drop the thin boxes (a 1's shape: width at most LOOP_SIDE_WIDTH of the height) that are the side of a box
+    """Drop the thin boxes (a 1's shape: width at most LOOP_SIDE_WIDTH of the height), and the short ones (under
+    LOOP_SHORT of their line's median height: the tail where a circle's stroke ends, read as a 7; tuning 1,096 ->
+    1,098, invented 149 -> 144, the same with the models of the clone before), that are the side of a box
     or the arc of a circle drawn around a number: in the photo's own ink (`photo`; `labels` is the mask's
     half-resolution label image, `boxes` are in lines) the thin box's stroke belongs to a component whose extent
     holds at least LOOP_HOLDS other boxes of its line (one: a single 0 in a box read "10"; tuning 1,095 -> 1,097),
@@ -662,7 +665,8 @@ def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
     of them. A ruled or grid line that touches a real 1 runs through its neighbours too: their ink is on it; a
     stretch of grid line that joins a 1 inside the loop to the loop leaves it between digits.
     (Tuning pages 1,070 -> 1,073 of 1,350, digits invented 142 -> 130, 4 real 1s lost.)"""
-    thin = [b for b in boxes if b.w <= LOOP_SIDE_WIDTH * b.h]
+    line_height = {line: median([b.h for b in boxes if b.line == line]) for line in {b.line for b in boxes}}
+    thin = [b for b in boxes if b.w <= LOOP_SIDE_WIDTH * b.h or b.h < LOOP_SHORT * line_height[b.line]]
     if LOOP_SHARE <= 0 or not thin or len(boxes) < LOOP_HOLDS + 1 or not photo.sharp.any():
         return boxes
     count, photo_labels, stats = photo.components()
