@@ -73,6 +73,19 @@ def test_synthetic_strings_touch_when_asked(mnist):
     assert all(np.array_equal(a, b) for a, b in zip(strips, again))
 
 
+def test_training_strings_give_ones_flags(mnist):
+    from edgedigits.train.sequence import synth_string
+
+    (images, labels), _ = mnist
+    ones = images[labels == 1][:200]
+    widths = {}
+    for strokes in (False, True):
+        rng = np.random.default_rng(5)
+        masks = [synth_string(rng, ones, np.ones(len(ones), np.int64), 1, strokes=strokes)[0] for _ in range(60)]
+        widths[strokes] = np.mean([m.any(axis=0).sum() / m.any(axis=1).sum() for m in masks if m.any()])
+    assert widths[True] > widths[False] + 0.05  # flags make a 1 wider for its height
+
+
 def test_ctc_loss_prefers_the_right_string():
     pytest.importorskip("tensorflow")
     from edgedigits.train.sequence import ctc_loss, encode_labels

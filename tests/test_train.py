@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -78,6 +79,28 @@ def test_augmentation_keeps_digits_normalised(mnist):
     np.testing.assert_array_equal(batch, Augmenter(seed=3).batch(x_train[:64]))  # the same seed, the same batch
     unchanged = Augmenter(AugmentConfig(keep_probability=1.0)).batch(x_train[:8])
     np.testing.assert_array_equal(unchanged[:, :, :, 0], x_train[:8] / np.float32(255))
+
+
+def test_a_one_gets_a_flag_and_a_seven_a_crossbar():
+    from edgedigits.train.augment import AugmentConfig, add_strokes
+
+    one = np.zeros((56, 56), np.uint8)
+    one[8:48, 27:31] = 255  # a plain stem
+    flagged = one.copy()
+    add_strokes(flagged, 1, np.random.default_rng(0), AugmentConfig(flag_probability=1.0, foot_probability=0.0))
+    new_ink = (flagged > 127) & (one == 0)
+    assert new_ink[:, :27].any() and not new_ink[:, 31:].any()  # the flag goes left of the stem ...
+    assert np.flatnonzero(new_ink.any(axis=1)).max() < 8 + 0.55 * 40  # ... from its top, not lower than the flag reaches
+    plain = one.copy()
+    add_strokes(plain, 1, np.random.default_rng(0), AugmentConfig(flag_probability=0.0, foot_probability=0.0))
+    np.testing.assert_array_equal(plain, one)
+    seven = np.zeros((56, 56), np.uint8)
+    seven[8:12, 14:42] = 255
+    cv2.line(seven, (40, 10), (24, 48), 255, 4)
+    crossed = seven.copy()
+    add_strokes(crossed, 7, np.random.default_rng(0), AugmentConfig(crossbar_probability=1.0))
+    rows = np.flatnonzero(((crossed > 127) & (seven == 0)).any(axis=1))
+    assert rows.size and 8 + 0.4 * 40 <= rows.min() and rows.max() <= 8 + 0.7 * 40  # across the stem, about half-way down
 
 
 @pytest.mark.slow

@@ -44,7 +44,8 @@ class AugmentConfig:
     grey_cut: tuple[int, int] = (25, 90)  # ... whose mask is cut this low (a blurred loop fills) ...
     grey_blur: tuple[float, float] = (0.5, 2.0)  # ... after a blur like a small digit's in a photo (sigma, 56x56 px)
     flag_probability: float = 0.35  # a 1 with a flag at the top ...
-    flag_length: tuple[float, float] = (0.12, 0.45)  # ... this long, in shares of the 1's height (a European 1's flag reaches 0.45)
+    flag_length: tuple[float, float] = (0.12, 0.45)  # ... this long, in shares of the 1's height (a European 1's flag reaches 0.45) ...
+    flag_angle: tuple[float, float] = (30, 65)  # ... going down to the left at this many degrees under the horizontal
     foot_probability: float = 0.1  # a 1 with a foot (a bar under it)
     crossbar_probability: float = 0.15  # a 7 with a crossbar
 
@@ -93,35 +94,7 @@ class Augmenter:
         return np.roll(normalized, (shift_y, shift_x), axis=(0, 1))
 
     def add_strokes(self, big: np.ndarray, label: int) -> None:
-        """Draw a 1's flag or foot, or a 7's crossbar, with the digit's own pen, on the 56x56 digit."""
-        from edgedigits.runtime.normalize import stroke_width
-
-        config, rng = self.config, self.rng
-        left, top, width, height = cv2.boundingRect(cv2.threshold(big, 127, 255, cv2.THRESH_BINARY)[1])
-        if height < 16:
-            return
-        pen = max(2, round(stroke_width(big)))
-        def line(start, end):
-            cv2.line(big, tuple(int(v) for v in np.round(start)), tuple(int(v) for v in np.round(end)), 255, pen, cv2.LINE_AA)
-        if label == 1:
-            top_row = np.flatnonzero(big[top] > 127)
-            tip = np.array([top_row.mean() if top_row.size else left + width / 2, top + pen / 2])
-            if rng.random() < config.flag_probability:  # down and to the left, 30 to 65 degrees under the horizontal
-                length, angle = rng.uniform(*config.flag_length) * height, np.radians(rng.uniform(30, 65))
-                line(tip, tip + length * np.array([-np.cos(angle), np.sin(angle)]))
-            if rng.random() < config.foot_probability:
-                bottom_row = np.flatnonzero(big[top + height - 1] > 127)
-                foot_x = bottom_row.mean() if bottom_row.size else left + width / 2
-                half = rng.uniform(0.12, 0.22) * height
-                y = top + height - pen / 2
-                line((foot_x - half, y), (foot_x + half, y))
-        elif rng.random() < config.crossbar_probability:  # across the 7's stem, a little under half its height
-            y = top + rng.uniform(0.45, 0.6) * height
-            row = np.flatnonzero(big[int(y)] > 127)
-            if row.size:
-                half = rng.uniform(0.18, 0.3) * height
-                centre = row.mean()
-                line((centre - half, y), (centre + half, y + rng.uniform(-0.04, 0.04) * height))
+        add_strokes(big, label, self.rng, self.config)
 
     def cut_one_side(self, big: np.ndarray) -> None:
         """Blank a thin strip of ink at one side, as a tight crop or a broken stroke would."""
@@ -141,3 +114,35 @@ class Augmenter:
     def batch(self, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         labels = np.full(len(images), -1) if labels is None else labels
         return np.stack([self.distort(image, int(label)) for image, label in zip(images, labels)]).reshape(-1, *INPUT_SHAPE)
+
+
+def add_strokes(big: np.ndarray, label: int, rng: np.random.Generator, config: AugmentConfig = AugmentConfig()) -> None:
+    """Draw a 1's flag or foot (with `config`'s chances), or a 7's crossbar, with the digit's own pen, on a digit
+    drawn at 56x56 (white on black, in place), drawing on `rng`."""
+    from edgedigits.runtime.normalize import stroke_width
+
+    left, top, width, height = cv2.boundingRect(cv2.threshold(big, 127, 255, cv2.THRESH_BINARY)[1])
+    if height < 16:
+        return
+    pen = max(2, round(stroke_width(big)))
+    def line(start, end):
+        cv2.line(big, tuple(int(v) for v in np.round(start)), tuple(int(v) for v in np.round(end)), 255, pen, cv2.LINE_AA)
+    if label == 1:
+        top_row = np.flatnonzero(big[top] > 127)
+        tip = np.array([top_row.mean() if top_row.size else left + width / 2, top + pen / 2])
+        if rng.random() < config.flag_probability:
+            length, angle = rng.uniform(*config.flag_length) * height, np.radians(rng.uniform(*config.flag_angle))
+            line(tip, tip + length * np.array([-np.cos(angle), np.sin(angle)]))
+        if rng.random() < config.foot_probability:
+            bottom_row = np.flatnonzero(big[top + height - 1] > 127)
+            foot_x = bottom_row.mean() if bottom_row.size else left + width / 2
+            half = rng.uniform(0.12, 0.22) * height
+            y = top + height - pen / 2
+            line((foot_x - half, y), (foot_x + half, y))
+    elif rng.random() < config.crossbar_probability:  # across the 7's stem, a little under half its height
+        y = top + rng.uniform(0.45, 0.6) * height
+        row = np.flatnonzero(big[int(y)] > 127)
+        if row.size:
+            half = rng.uniform(0.18, 0.3) * height
+            centre = row.mean()
+            line((centre - half, y), (centre + half, y + rng.uniform(-0.04, 0.04) * height))
