@@ -230,6 +230,25 @@ def test_a_narrow_piece_of_a_run_is_a_1_or_a_7_never_another_digit(text, expecte
     assert reader.read(page).text == expected
 
 
+@pytest.mark.parametrize("sure", [True, False])
+def test_a_narrow_box_the_digit_model_is_unsure_of_goes_to_the_sequence_model(sure):
+    """A 1 glued to the digit beside it makes a box hardly wider than one digit (under SEQUENCE_ASPECT): the
+    digit model reads it as one digit. When it is unsure of that digit (under SEQUENCE_UNSURE), the sequence
+    model reads the box too, and its "17" is taken; when it is sure, the sequence model is not asked."""
+    import cv2
+
+    from edgedigits.runtime import Reader
+    from edgedigits.runtime.reader import SEQUENCE_ASPECT, SEQUENCE_UNSURE
+
+    page = np.full((300, 400), 235, np.uint8)
+    cv2.ellipse(page, (200, 150), (28, 46), 0, 0, 360, 30, 8)  # a box 0.6 heights wide
+    assert 0.6 < SEQUENCE_ASPECT and 0.5 < SEQUENCE_UNSURE
+    reader = Reader(SureOfSeven() if sure else UnsureOfZero())
+    reader.sequence_model = FixedSequence("17")  # two narrow digits (NARROW_DIGITS): pieces this narrow may hold them
+    assert reader.read(page).text == ("7" if sure else "17")
+    assert len(reader.sequence_model.crops) == (0 if sure else 1)
+
+
 @pytest.mark.slow
 def test_tiny_sequence_model_goes_through_every_stage(tmp_path, monkeypatch):
     """Train briefly, export with parity on held-out strings, quantize behind the string gate, read a strip."""
