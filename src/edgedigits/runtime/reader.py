@@ -164,8 +164,8 @@ class Reader:
 
     def read_runs(self, segments, crops: list[np.ndarray], digits: list[Digit], gaps: list[bool]) -> tuple[list[Digit], list[bool]]:
         """Read every box that may hold touching digits (wider than SEQUENCE_ASPECT times its height, or read by
-        the digit model less surely than SEQUENCE_UNSURE; `crops` are the boxes' own ink) with the sequence model. The box's one entry becomes one per digit read where the
-        box is surely a run (`run_length` > 1), or where the sequence model reads two digits or more, each at least
+        the digit model less surely than SEQUENCE_UNSURE; `crops` are the boxes' own ink) with the sequence model.
+        The box's one entry becomes one per digit read where the box is surely a run (`run_length` > 1), or where the sequence model reads two digits or more, each at least
         RUN_TRUST times as surely as the digit model read the whole box, and no piece but a 1's narrower than
         NARROWEST_PIECE heights (a 0 with a loop inside is not "60"), a 7's excepted too (NARROW_DIGITS: "73" with
         the 7 cut to its stem and bar; tuning pages 352 -> 355). The digit model is often certain of one

@@ -62,7 +62,7 @@ class Augmenter:
         size = 28 * UPSCALE
         big = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
         if label in (1, 7):
-            self.add_strokes(big, label)
+            add_strokes(big, label, rng, config)
         transform = cv2.getRotationMatrix2D((size / 2, size / 2), rng.uniform(-1, 1) * config.rotation_degrees, 1.0)
         transform[:, :2] = transform[:, :2] @ np.array([[rng.uniform(*config.scale), rng.uniform(-1, 1) * config.shear],
                                                            [0, rng.uniform(*config.scale)]])
@@ -92,9 +92,6 @@ class Augmenter:
         normalized = normalize_digit(big)
         shift_x, shift_y = np.rint(rng.uniform(-1, 1, 2) * config.shift_pixels).astype(int)
         return np.roll(normalized, (shift_y, shift_x), axis=(0, 1))
-
-    def add_strokes(self, big: np.ndarray, label: int) -> None:
-        add_strokes(big, label, self.rng, self.config)
 
     def cut_one_side(self, big: np.ndarray) -> None:
         """Blank a thin strip of ink at one side, as a tight crop or a broken stroke would."""
