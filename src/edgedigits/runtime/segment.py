@@ -654,6 +654,38 @@ def lone_strokes(boxes: list[Box], photo: PhotoInk) -> list[tuple[int, int, np.n
     return found
 
 
+SHORT_BOX = 0.8  # a box shorter than this share of its neighbours' height is a digit the map marked in part
+
+
+def completed_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> list[tuple[int, int, np.ndarray]]:
+    """The rest of the digits the map marked only in part (a 1 beside a circle or a margin kept for its middle
+    third): for a box shorter than SHORT_BOX of its two nearest neighbours in its line, the photo's own ink
+    (`photo`) of the components under the box's ink, within the box's columns and the neighbours' rows.
+    Returns (x, y, pixels) pieces to add to the mask (`labels`: the mask's half-resolution label image)."""
+    if not photo.sharp.any():
+        return []
+    count, photo_labels, _ = photo.components()
+    if count > MAX_COMPONENTS or photo_labels.shape != labels.shape:
+        return []
+    found = []
+    for box in boxes:
+        line = sorted((b for b in boxes if b.line == box.line and b is not box), key=lambda b: abs(b.x - box.x))[:2]
+        if len(line) < 2 or box.h >= SHORT_BOX * median([b.h for b in line]):
+            continue
+        top, bottom = min(b.y for b in line + [box]), max(b.bottom for b in line + [box])
+        rows, columns = slice(top // 2, -(-bottom // 2)), slice(box.x // 2, -(-box.right // 2))
+        under = photo_labels[box.y // 2 : -(-box.bottom // 2), columns][np.isin(labels[box.y // 2 : -(-box.bottom // 2), columns], box.labels)]
+        ids = np.unique(under[under > 0])
+        if not ids.size:
+            continue
+        part = np.isin(photo_labels[rows, columns], ids).astype(np.uint8) * 255
+        y, x = rows.start * 2, columns.start * 2
+        piece = cv2.resize(part, (part.shape[1] * 2, part.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
+        piece = piece[: photo.sharp.shape[0] - y, : photo.sharp.shape[1] - x]
+        found.append((x, y, cv2.min(piece, photo.sharp[y : y + piece.shape[0], x : x + piece.shape[1]])))
+    return found
+
+
 def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> list[Box]:
     """Drop the thin boxes (a 1's shape: width at most LOOP_SIDE_WIDTH of the height), and the short ones (under
     LOOP_SHORT of their line's median height: the tail where a circle's stroke ends, read as a 7; tuning 1,096 ->
@@ -746,6 +778,13 @@ def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
                 cv2.max(region, piece[: region.shape[0], : region.shape[1]], dst=region)
             labels, boxes = digit_boxes()
         ordered, spaces = group_lines(boxes)
+        pieces = completed_strokes(ordered, labels, photo)
+        if pieces:
+            for x, y, piece in pieces:
+                region = mask[y : y + piece.shape[0], x : x + piece.shape[1]]
+                cv2.max(region, piece[: region.shape[0], : region.shape[1]], dst=region)
+            labels, boxes = digit_boxes()
+            ordered, spaces = group_lines(boxes)
         kept = drop_loop_sides(ordered, labels, photo)
         if len(kept) < len(ordered):
             ordered, spaces = group_lines(kept)
