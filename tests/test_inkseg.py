@@ -159,6 +159,33 @@ def test_a_one_the_map_left_out_is_taken_back_but_not_a_box_side():
     assert abs(boxes[0][0] - 97) <= 4 and boxes[0][1] <= 12
 
 
+@pytest.mark.parametrize("complete", [True, False])
+def test_a_digit_the_map_marked_in_part_is_completed_from_the_photo(complete, monkeypatch):
+    """"213": the map marks the 2 and the 3 whole but only the middle third of the 1 (beside a circle, a margin).
+    The photo's own ink gives the 1 its full height back, within its columns and its neighbours' rows; without
+    the step (SHORT_BOX 0) the 1 stays a stub a third as tall as its neighbours."""
+    import edgedigits.runtime.segment as segmentation
+
+    if not complete:
+        monkeypatch.setattr(segmentation, "SHORT_BOX", 0.0)
+    gray = np.full((480, 640), 215, np.uint8)
+    ink = np.zeros((240, 320), np.uint8)
+    cv2.ellipse(gray, (200, 130), (15, 28), 0, 180, 450, 30, 5)  # a 2, roughly
+    cv2.ellipse(ink, (100, 65), (8, 14), 0, 180, 450, 255, 3)
+    cv2.line(gray, (250, 102), (250, 158), 30, 5)  # the 1
+    ink[58:73, 124:127] = 255  # ... of which the map marks the middle only
+    cv2.ellipse(gray, (300, 130), (15, 28), 0, -90, 90, 30, 5)  # a 3
+    cv2.ellipse(ink, (150, 65), (8, 14), 0, -90, 90, 255, 3)
+    boxes = sorted(segment(gray, ink=ink).boxes, key=lambda b: b.x)
+    assert len(boxes) == 3
+    one = boxes[1]
+    assert abs(one.x - 247) <= 4 and one.w <= 12
+    if complete:
+        assert one.y <= 106 and one.bottom >= 154  # its whole height
+    else:
+        assert one.h < 0.5 * boxes[0].h
+
+
 def test_zoom_window_looks_closer_only_at_small_digits_on_a_big_photo():
     ink = np.zeros((240, 320), np.uint8)
     for x in (150, 160, 170):
