@@ -657,6 +657,13 @@ def lone_strokes(boxes: list[Box], photo: PhotoInk) -> list[tuple[int, int, np.n
 SHORT_BOX = 0.8  # a box shorter than this share of its neighbours' height is a digit the map marked in part
 
 
+def add_pieces(mask: np.ndarray, pieces: list[tuple[int, int, np.ndarray]]) -> None:
+    """Put (x, y, pixels) pieces into `mask` (in place), clipped to it."""
+    for x, y, piece in pieces:
+        region = mask[y : y + piece.shape[0], x : x + piece.shape[1]]
+        cv2.max(region, piece[: region.shape[0], : region.shape[1]], dst=region)
+
+
 def completed_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> list[tuple[int, int, np.ndarray]]:
     """The rest of the digits the map marked only in part (a 1 beside a circle or a margin kept for its middle
     third): for a box shorter than SHORT_BOX of its two nearest neighbours in its line, the photo's own ink
@@ -674,7 +681,8 @@ def completed_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> 
             continue
         top, bottom = min(b.y for b in line + [box]), max(b.bottom for b in line + [box])
         rows, columns = slice(top // 2, -(-bottom // 2)), slice(box.x // 2, -(-box.right // 2))
-        under = photo_labels[box.y // 2 : -(-box.bottom // 2), columns][np.isin(labels[box.y // 2 : -(-box.bottom // 2), columns], box.labels)]
+        own_rows = slice(box.y // 2, -(-box.bottom // 2))
+        under = photo_labels[own_rows, columns][np.isin(labels[own_rows, columns], box.labels)]
         ids = np.unique(under[under > 0])
         if not ids.size:
             continue
@@ -773,16 +781,12 @@ def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
         photo = PhotoInk(sharp)
         strokes = lone_strokes(boxes, photo)
         if strokes:  # the 1s the map left out go back into the mask, and the components are found again
-            for x, y, piece in strokes:
-                region = mask[y : y + piece.shape[0], x : x + piece.shape[1]]
-                cv2.max(region, piece[: region.shape[0], : region.shape[1]], dst=region)
+            add_pieces(mask, strokes)
             labels, boxes = digit_boxes()
         ordered, spaces = group_lines(boxes)
         pieces = completed_strokes(ordered, labels, photo)
-        if pieces:
-            for x, y, piece in pieces:
-                region = mask[y : y + piece.shape[0], x : x + piece.shape[1]]
-                cv2.max(region, piece[: region.shape[0], : region.shape[1]], dst=region)
+        if pieces:  # so do the rest of the digits it marked in part
+            add_pieces(mask, pieces)
             labels, boxes = digit_boxes()
             ordered, spaces = group_lines(boxes)
         kept = drop_loop_sides(ordered, labels, photo)
