@@ -621,6 +621,14 @@ class PhotoInk:
                 cv2.threshold(half, 0, 255, cv2.THRESH_BINARY)[1], 8, cv2.CV_32S, LABELLING)
         return self.count, self.labels, self.stats
 
+    def components_beside(self, labels: np.ndarray) -> tuple[int, np.ndarray, np.ndarray] | None:
+        """`components`, or None where there is no ink, too many pieces (texture), or they are not at the
+        resolution of the mask's own half-resolution `labels`."""
+        if not self.sharp.any():
+            return None
+        found = self.components()
+        return found if found[0] <= MAX_COMPONENTS and found[1].shape == labels.shape else None
+
 
 def lone_strokes(boxes: list[Box], photo: PhotoInk) -> list[tuple[int, int, np.ndarray]]:
     """Upright strokes the ink map left out beside digits it kept: a 1 (the map takes a short straight stroke next
@@ -669,16 +677,17 @@ def completed_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> 
     third): for a box shorter than SHORT_BOX of its two nearest neighbours in its line, the photo's own ink
     (`photo`) of the components under the box's ink, within the box's columns and the neighbours' rows.
     Returns (x, y, pixels) pieces to add to the mask (`labels`: the mask's half-resolution label image)."""
-    if not photo.sharp.any():
-        return []
-    count, photo_labels, _ = photo.components()
-    if count > MAX_COMPONENTS or photo_labels.shape != labels.shape:
-        return []
-    found = []
+    short = []
     for box in boxes:
         line = sorted((b for b in boxes if b.line == box.line and b is not box), key=lambda b: abs(b.x - box.x))[:2]
-        if len(line) < 2 or box.h >= SHORT_BOX * median([b.h for b in line]):
-            continue
+        if len(line) == 2 and box.h < SHORT_BOX * median([b.h for b in line]):
+            short.append((box, line))
+    components = photo.components_beside(labels) if short else None
+    if components is None:
+        return []
+    photo_labels = components[1]
+    found = []
+    for box, line in short:
         top, bottom = min(b.y for b in line + [box]), max(b.bottom for b in line + [box])
         rows, columns = slice(top // 2, -(-bottom // 2)), slice(box.x // 2, -(-box.right // 2))
         own_rows = slice(box.y // 2, -(-box.bottom // 2))
@@ -707,11 +716,10 @@ def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
     (Tuning pages 1,070 -> 1,073 of 1,350, digits invented 142 -> 130, 4 real 1s lost.)"""
     line_height = {line: median([b.h for b in boxes if b.line == line]) for line in {b.line for b in boxes}}
     thin = [b for b in boxes if b.w <= LOOP_SIDE_WIDTH * b.h or b.h < LOOP_SHORT * line_height[b.line]]
-    if LOOP_SHARE <= 0 or not thin or len(boxes) < LOOP_HOLDS + 1 or not photo.sharp.any():
+    found = photo.components_beside(labels) if LOOP_SHARE > 0 and thin and len(boxes) >= LOOP_HOLDS + 1 else None
+    if found is None:
         return boxes
-    count, photo_labels, stats = photo.components()
-    if count > MAX_COMPONENTS or photo_labels.shape != labels.shape:
-        return boxes
+    _, photo_labels, stats = found
 
     def half(box: Box) -> tuple[slice, slice]:  # the box in the half-resolution label images
         return slice(box.y // 2, box.bottom // 2 + 1), slice(box.x // 2, box.right // 2 + 1)
