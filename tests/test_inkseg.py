@@ -186,6 +186,33 @@ def test_a_digit_the_map_marked_in_part_is_completed_from_the_photo(complete, mo
         assert one.h < 0.5 * boxes[0].h
 
 
+@pytest.mark.parametrize("arcs", [True, False])
+def test_the_end_of_a_circle_drawn_around_a_number_leaves_its_last_digit(arcs, monkeypatch):
+    """"330" in a circle: the map marks the circle's end beside the 0 as ink, glued to it (read as "07"). The
+    photo's own ink shows the loop, its outline an ellipse around the digits: its ink comes out of the mask and
+    the 0 keeps its own box. Without the step (ARC_FIT below any fit) the 0's box takes in the arc."""
+    import edgedigits.runtime.segment as segmentation
+
+    if not arcs:
+        monkeypatch.setattr(segmentation, "ARC_FIT", -1.0)
+    gray = np.full((480, 640), 215, np.uint8)
+    ink = np.zeros((240, 320), np.uint8)
+    for x in (200, 270):
+        cv2.ellipse(gray, (x, 130), (15, 28), 0, -90, 90, 30, 5)  # 3s, roughly
+        cv2.ellipse(ink, (x // 2, 65), (8, 14), 0, -90, 90, 255, 3)
+    cv2.ellipse(gray, (330, 130), (15, 28), 0, 0, 360, 30, 5)  # a 0
+    cv2.ellipse(ink, (165, 65), (8, 14), 0, 0, 360, 255, 3)
+    cv2.ellipse(gray, (270, 130), (88, 58), 0, 0, 360, 30, 5)  # the circle around the number
+    cv2.ellipse(ink, (135, 65), (44, 29), 0, -50, 50, 255, 3)  # ... whose end beside the 0 the map marks
+    boxes = sorted(segment(gray, ink=ink).boxes, key=lambda b: b.x)
+    assert len(boxes) == 3
+    zero = boxes[-1]
+    if arcs:
+        assert abs(zero.x - 312) <= 4 and zero.w <= 44 and zero.h <= 1.1 * boxes[1].h
+    else:
+        assert zero.h > 1.3 * boxes[1].h
+
+
 def test_zoom_window_looks_closer_only_at_small_digits_on_a_big_photo():
     ink = np.zeros((240, 320), np.uint8)
     for x in (150, 160, 170):

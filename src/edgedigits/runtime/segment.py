@@ -630,6 +630,11 @@ class PhotoInk:
         return found if found[0] <= MAX_COMPONENTS and found[1].shape == labels.shape else None
 
 
+def in_half(box: Box) -> tuple[slice, slice]:
+    """The box in a half-resolution label image (`find_components`, `PhotoInk`)."""
+    return slice(box.y // 2, box.bottom // 2 + 1), slice(box.x // 2, box.right // 2 + 1)
+
+
 def lone_strokes(boxes: list[Box], photo: PhotoInk) -> list[tuple[int, int, np.ndarray]]:
     """Upright strokes the ink map left out beside digits it kept: a 1 (the map takes a short straight stroke next
     to a number for the side of a box drawn around it, or a margin). From the photo's own ink (`photo`): components
@@ -703,6 +708,82 @@ def completed_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> 
     return found
 
 
+# Circles drawn around numbers (`loop_arcs`): tuning pages 1,120 -> 1,130 of 1,350 (seed 13 742 -> 752, seed 11 378
+# either way), digits invented 119 -> 99. On seed 13: ARC_BAND 0.75 749, 1.25 751, 1.5 751, 2.0 743, 3.0 737;
+# ARC_SHARE 0.6 749 (1.0 takes every digit for a loop round itself); ARC_FIT 0.05 751, 0.12 752. The old 300-page
+# set reads the same.
+ARC_SHARE = 0.8  # a loop's extent holds boxes of which at most this share of the ink is the loop's own ...
+ARC_FIT = 0.08  # ... and its outline follows an ellipse within this share of its radius on average; ...
+ARC_BAND = 1.0  # ... its ink within this many pen widths inside the ellipse's outline (or outside it) is the loop's
+
+
+def ellipse_radius(ellipse, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Each point's distance from an OpenCV ellipse's centre, in the ellipse's radii (1 on the ellipse)."""
+    (cx, cy), (width, height), degrees = ellipse
+    turn = np.radians(degrees)
+    dx, dy = xs - cx, ys - cy
+    u, v = dx * np.cos(turn) + dy * np.sin(turn), dy * np.cos(turn) - dx * np.sin(turn)
+    return np.sqrt((u / max(width / 2, 1e-6)) ** 2 + (v / max(height / 2, 1e-6)) ** 2)
+
+
+def loop_arcs(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> list[tuple[int, int, np.ndarray]]:
+    """The arcs of circles drawn around numbers that the ink map marked as digit ink (the circle's end beside the
+    last digit, read as a 7 or a 0, or glued to it). A loop is a component of the photo's own ink (`photo`) whose
+    extent holds at least LOOP_HOLDS boxes whose centres lie inside the ellipse that its outline follows (within
+    ARC_FIT of its radius on average: a box drawn around a number does not), while their ink is mostly not part of
+    it (at most ARC_SHARE; a digit that touches the circle is part of it). Of the loop's ink, what lies within
+    ARC_BAND pen widths (the loop's area over its outline's length) inside the ellipse, or outside it, is the
+    loop's: a digit the circle touches loses only where it meets it. Returns (x, y, pixels) pieces to take out of
+    the mask (`labels`: the mask's half-resolution label image)."""
+    found = photo.components_beside(labels) if len(boxes) >= LOOP_HOLDS else None
+    if found is None:
+        return []
+    count, photo_labels, stats = found
+    left, top, right, bottom = (np.array([getattr(b, k) for b in boxes]) for k in ("x", "y", "right", "bottom"))
+    x0, y0 = stats[1:count, 0] * 2, stats[1:count, 1] * 2
+    x1, y1 = x0 + stats[1:count, 2] * 2, y0 + stats[1:count, 3] * 2
+    reach = (bottom - top) * 0.1  # a loop passes above and below the digits it holds (a digit's own ink is not a loop)
+    holds = (x0[:, None] <= left) & (right <= x1[:, None]) & (y0[:, None] < top - reach) & (bottom + reach < y1[:, None])
+
+    pieces = []
+    for index in np.flatnonzero(holds.sum(axis=1) >= LOOP_HOLDS):
+        component = int(index) + 1
+        inside = [boxes[k] for k in np.flatnonzero(holds[index])]
+        ink = np.concatenate([photo_labels[in_half(b)][np.isin(labels[in_half(b)], b.labels)] for b in inside])
+        if not ink.size or (ink == component).mean() > ARC_SHARE:
+            continue
+        cx, cy, cw, ch, area = (int(v) for v in stats[component])
+        own = photo_labels[cy : cy + ch, cx : cx + cw] == component
+        outline = max(cv2.findContours(own.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0], key=len)
+        if len(outline) < 5:
+            continue
+        ellipse = cv2.fitEllipse(outline.astype(np.float32))
+        points = outline[:, 0, :].astype(np.float32)
+        centres = np.array([[(b.x + b.w / 2) / 2 - cx, (b.y + b.h / 2) / 2 - cy] for b in inside])
+        if (np.abs(ellipse_radius(ellipse, points[:, 0], points[:, 1]) - 1).mean() > ARC_FIT
+                or (ellipse_radius(ellipse, centres[:, 0], centres[:, 1]) >= 1).any()):
+            continue
+        rows, columns = np.nonzero(own)
+        rows, columns = rows + 0.25, columns + 0.25  # the pixels' centres (at half resolution, of 2x2 blocks)
+        radius = ellipse_radius(ellipse, columns, rows)
+        (ex, ey), _, _ = ellipse
+        inward = np.hypot(columns - ex, rows - ey) * (1 - 1 / np.maximum(radius, 1e-6))  # to the outline, along the ray
+        pen = area / max(1.0, cv2.arcLength(outline, True))
+        on_arc = inward > -ARC_BAND * pen
+        if on_arc.any():
+            arc = np.zeros(own.shape, bool)
+            arc[rows[on_arc].astype(int), columns[on_arc].astype(int)] = True
+            pieces.append((cx * 2, cy * 2, cv2.resize(arc.astype(np.uint8) * 255, (cw * 2, ch * 2), interpolation=cv2.INTER_NEAREST)))
+    return pieces
+
+
+def remove_pieces(mask: np.ndarray, pieces: list[tuple[int, int, np.ndarray]]) -> None:
+    """Take (x, y, pixels) pieces out of `mask` (in place), clipped to it."""
+    for x, y, piece in pieces:
+        region = mask[y : y + piece.shape[0], x : x + piece.shape[1]]
+        cv2.subtract(region, piece[: region.shape[0], : region.shape[1]], dst=region)
+
+
 def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> list[Box]:
     """Drop the thin boxes (a 1's shape: width at most LOOP_SIDE_WIDTH of the height), and the short ones (under
     LOOP_SHORT of their line's median height: the tail where a circle's stroke ends, read as a 7; tuning 1,096 ->
@@ -721,14 +802,11 @@ def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
         return boxes
     _, photo_labels, stats = found
 
-    def half(box: Box) -> tuple[slice, slice]:  # the box in the half-resolution label images
-        return slice(box.y // 2, box.bottom // 2 + 1), slice(box.x // 2, box.right // 2 + 1)
-
     def own(box: Box) -> np.ndarray:
-        return np.isin(labels[half(box)], box.labels)
+        return np.isin(labels[in_half(box)], box.labels)
 
     def region_of(box: Box) -> np.ndarray:
-        return photo_labels[half(box)]
+        return photo_labels[in_half(box)]
 
     dropped = set()
     for box in thin:
@@ -795,6 +873,11 @@ def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
         pieces = completed_strokes(ordered, labels, photo)
         if pieces:  # so do the rest of the digits it marked in part
             add_pieces(mask, pieces)
+            labels, boxes = digit_boxes()
+            ordered, spaces = group_lines(boxes)
+        arcs = loop_arcs(ordered, labels, photo)
+        if arcs:  # and the circles drawn around numbers leave them
+            remove_pieces(mask, arcs)
             labels, boxes = digit_boxes()
             ordered, spaces = group_lines(boxes)
         kept = drop_loop_sides(ordered, labels, photo)
