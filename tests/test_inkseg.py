@@ -287,3 +287,20 @@ def test_only_segmenters_trained_on_flattened_photos_get_them():
     assert plain[0, 10, 10, 0] == pytest.approx(120 / 255) and flat[0, 10, 10, 0] == pytest.approx(0.75, abs=0.01)
     assert InkModel("new.onnx", None, "cpu", {"light": INK_LIGHT}).flatten
     assert not InkModel("old.onnx", None, "cpu", {}).flatten  # exported before the light was flattened: plain pixels
+
+
+def test_a_one_beside_the_side_of_a_cleaned_circle_stays():
+    """"1330" in a circle that touches the 1: once the circle's own ink is out of the mask (`loop_arcs`), the
+    thin first box is a 1, not the circle's side."""
+    gray = np.full((480, 640), 215, np.uint8)
+    ink = np.zeros((240, 320), np.uint8)
+    cv2.line(gray, (190, 102), (190, 158), 30, 5)  # the 1, beside the circle's side
+    cv2.line(ink, (95, 51), (95, 79), 255, 3)
+    for x in (240, 300):
+        cv2.ellipse(gray, (x, 130), (15, 28), 0, -90, 90, 30, 5)  # 3s, roughly
+        cv2.ellipse(ink, (x // 2, 65), (8, 14), 0, -90, 90, 255, 3)
+    cv2.ellipse(gray, (360, 130), (15, 28), 0, 0, 360, 30, 5)  # a 0
+    cv2.ellipse(ink, (180, 65), (8, 14), 0, 0, 360, 255, 3)
+    cv2.ellipse(gray, (282, 130), (96, 58), 0, 0, 360, 30, 5)  # the circle, touching the 1
+    boxes = sorted(segment(gray, ink=ink).boxes, key=lambda b: b.x)
+    assert len(boxes) == 4 and abs(boxes[0].x - 187) <= 4 and boxes[0].w <= 12

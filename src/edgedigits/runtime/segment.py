@@ -612,6 +612,7 @@ class PhotoInk:
     count: int = 0
     labels: np.ndarray | None = None
     stats: np.ndarray | None = None
+    ellipses: set = field(default_factory=set)  # the components `loop_arcs` took for circles drawn around numbers
 
     def components(self) -> tuple[int, np.ndarray, np.ndarray]:
         if self.labels is None:
@@ -709,7 +710,8 @@ def completed_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> 
 
 
 # Circles drawn around numbers (`loop_arcs`): tuning pages 1,120 -> 1,130 of 1,350 (seed 13 742 -> 752, seed 11 378
-# either way), digits invented 119 -> 99. On seed 13: ARC_BAND 0.75 749, 1.25 751, 1.5 751, 2.0 743, 3.0 737;
+# either way), digits invented 119 -> 99; and with such circles left alone by `drop_loop_sides` (a 1 beside its side
+# was dropped as the side) 1,134, invented 99. On seed 13: ARC_BAND 0.75 749, 1.25 751, 1.5 751, 2.0 743, 3.0 737;
 # ARC_SHARE 0.6 749 (1.0 takes every digit for a loop round itself); ARC_FIT 0.05 751, 0.12 752. The old 300-page
 # set reads the same.
 ARC_SHARE = 0.8  # a loop's extent holds boxes of which at most this share of the ink is the loop's own ...
@@ -774,6 +776,7 @@ def loop_arcs(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> list[tup
             arc = np.zeros(own.shape, bool)
             arc[rows[on_arc].astype(int), columns[on_arc].astype(int)] = True
             pieces.append((cx * 2, cy * 2, cv2.resize(arc.astype(np.uint8) * 255, (cw * 2, ch * 2), interpolation=cv2.INTER_NEAREST)))
+            photo.ellipses.add(component)
     return pieces
 
 
@@ -794,7 +797,8 @@ def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
     while their own ink is mostly not part of it (at most LOOP_SHARE), and the thin box is the first or the last
     of them. A ruled or grid line that touches a real 1 runs through its neighbours too: their ink is on it; a
     stretch of grid line that joins a 1 inside the loop to the loop leaves it between digits.
-    (Tuning pages 1,070 -> 1,073 of 1,350, digits invented 142 -> 130, 4 real 1s lost.)"""
+    (Tuning pages 1,070 -> 1,073 of 1,350, digits invented 142 -> 130, 4 real 1s lost.) A circle that `loop_arcs`
+    found and cleaned (`photo.ellipses`) has no side left here: a thin box beside it is a 1."""
     line_height = {line: median([b.h for b in boxes if b.line == line]) for line in {b.line for b in boxes}}
     thin = [b for b in boxes if b.w <= LOOP_SIDE_WIDTH * b.h or b.h < LOOP_SHORT * line_height[b.line]]
     found = photo.components_beside(labels) if LOOP_SHARE > 0 and thin and len(boxes) >= LOOP_HOLDS + 1 else None
@@ -815,6 +819,8 @@ def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
         if mine.size == 0:
             continue
         component = int(np.bincount(mine).argmax())
+        if component in photo.ellipses:
+            continue  # a circle `loop_arcs` has cleaned: beside it, an upright stroke is a 1
         x, y, w, h = (int(v) * 2 for v in stats[component][:4])
         inside = [other for other in boxes if other is not box and other.line == box.line
                   and x <= other.x and other.right <= x + w and y <= other.y and other.bottom <= y + h]
