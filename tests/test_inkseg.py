@@ -304,3 +304,24 @@ def test_a_one_beside_the_side_of_a_cleaned_circle_stays():
     cv2.ellipse(gray, (282, 130), (96, 58), 0, 0, 360, 30, 5)  # the circle, touching the 1
     boxes = sorted(segment(gray, ink=ink).boxes, key=lambda b: b.x)
     assert len(boxes) == 4 and abs(boxes[0].x - 187) <= 4 and boxes[0].w <= 12
+
+
+@pytest.mark.parametrize("boxes_found", [True, False])
+def test_the_sides_of_a_box_drawn_around_a_one_leave_the_mask(boxes_found, monkeypatch):
+    """A 1 in a box whose upright sides the map marks too ("111"): the photo's loop follows a four-cornered
+    outline, so its sides come out of the mask and the 1 alone stays. Without the polygon (BOX_FIT 0) the
+    sides stay, each as tall as a digit beside the 1."""
+    import edgedigits.runtime.segment as segmentation
+
+    if not boxes_found:
+        monkeypatch.setattr(segmentation, "BOX_FIT", 0.0)
+    gray = np.full((480, 640), 215, np.uint8)
+    ink = np.zeros((240, 320), np.uint8)
+    cv2.line(gray, (300, 102), (300, 158), 30, 5)  # the 1
+    cv2.line(ink, (150, 51), (150, 79), 255, 3)
+    cv2.rectangle(gray, (270, 85), (330, 175), 30, 5)  # the box around it ...
+    cv2.line(ink, (135, 45), (135, 85), 255, 3)  # ... whose upright sides the map marks
+    cv2.line(ink, (165, 45), (165, 85), 255, 3)
+    boxes = segment(gray, ink=ink).boxes
+    assert len(boxes) == (1 if boxes_found else 3)
+    assert any(abs(b.x - 297) <= 4 and b.w <= 12 for b in boxes)

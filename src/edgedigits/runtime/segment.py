@@ -612,7 +612,7 @@ class PhotoInk:
     count: int = 0
     labels: np.ndarray | None = None
     stats: np.ndarray | None = None
-    ellipses: set = field(default_factory=set)  # the components `loop_arcs` took for circles drawn around numbers
+    loops: set = field(default_factory=set)  # the components `loop_arcs` took for circles or boxes drawn around numbers
 
     def components(self) -> tuple[int, np.ndarray, np.ndarray]:
         if self.labels is None:
@@ -716,6 +716,8 @@ def completed_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> 
 # set reads the same.
 ARC_SHARE = 0.8  # a loop's extent holds boxes of which at most this share of the ink is the loop's own ...
 ARC_FIT = 0.08  # ... and its outline follows an ellipse within this share of its radius on average; ...
+BOX_FIT = 0.03  # ... or a convex polygon of 4 to 6 corners within this share of its length (a box; 0.02 the same,
+# 0.05 one page less: tuning 1,134 -> 1,135, invented 99 -> 96); ...
 ARC_BAND = 1.0  # ... its ink within this many pen widths inside the ellipse's outline (or outside it) is the loop's
 
 
@@ -728,15 +730,48 @@ def ellipse_radius(ellipse, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return np.sqrt((u / max(width / 2, 1e-6)) ** 2 + (v / max(height / 2, 1e-6)) ** 2)
 
 
+def ellipse_band(own: np.ndarray, outline: np.ndarray, centres: np.ndarray, band: float) -> np.ndarray | None:
+    """The pixels of `own` within `band` of its outline, where an ellipse follows the outline (ARC_FIT) with the
+    `centres` inside it; else None."""
+    ellipse = cv2.fitEllipse(outline.astype(np.float32))
+    points = outline[:, 0, :].astype(np.float32)
+    if (np.abs(ellipse_radius(ellipse, points[:, 0], points[:, 1]) - 1).mean() > ARC_FIT
+            or (ellipse_radius(ellipse, centres[:, 0], centres[:, 1]) >= 1).any()):
+        return None
+    rows, columns = np.nonzero(own)
+    rows, columns = rows + 0.25, columns + 0.25  # the pixels' centres (at half resolution, of 2x2 blocks)
+    radius = ellipse_radius(ellipse, columns, rows)
+    (ex, ey), _, _ = ellipse
+    inward = np.hypot(columns - ex, rows - ey) * (1 - 1 / np.maximum(radius, 1e-6))  # to the outline, along the ray
+    on_arc = inward > -band
+    arc = np.zeros(own.shape, bool)
+    arc[rows[on_arc].astype(int), columns[on_arc].astype(int)] = True
+    return arc
+
+
+def polygon_band(own: np.ndarray, outline: np.ndarray, centres: np.ndarray, band: float) -> np.ndarray | None:
+    """The pixels of `own` within `band` of its outline, where a convex polygon of 4 to 6 corners follows it
+    (within BOX_FIT of its length) with the `centres` inside it: a box drawn around a number; else None."""
+    polygon = cv2.approxPolyDP(outline, BOX_FIT * cv2.arcLength(outline, True), True)
+    if not (4 <= len(polygon) <= 6 and cv2.isContourConvex(polygon)):
+        return None
+    if any(cv2.pointPolygonTest(polygon, (float(x), float(y)), False) <= 0 for x, y in centres):
+        return None
+    drawn = np.zeros(own.shape, np.uint8)
+    cv2.polylines(drawn, [polygon], True, 1, max(1, round(2 * band)))
+    return own & (drawn > 0)
+
+
 def loop_arcs(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> list[tuple[int, int, np.ndarray]]:
-    """The arcs of circles drawn around numbers that the ink map marked as digit ink (the circle's end beside the
-    last digit, read as a 7 or a 0, or glued to it). A loop is a component of the photo's own ink (`photo`) whose
-    extent holds at least LOOP_HOLDS boxes whose centres lie inside the ellipse that its outline follows (within
-    ARC_FIT of its radius on average: a box drawn around a number does not), while their ink is mostly not part of
-    it (at most ARC_SHARE; a digit that touches the circle is part of it). Of the loop's ink, what lies within
-    ARC_BAND pen widths (the loop's area over its outline's length) inside the ellipse, or outside it, is the
-    loop's: a digit the circle touches loses only where it meets it. Returns (x, y, pixels) pieces to take out of
-    the mask (`labels`: the mask's half-resolution label image)."""
+    """The arcs of circles (and the sides of boxes) drawn around numbers that the ink map marked as digit ink (the
+    circle's end beside the last digit, read as a 7 or a 0, or glued to it). A loop is a component of the photo's
+    own ink (`photo`) whose extent holds at least LOOP_HOLDS boxes, passing above and below them, while their ink
+    is mostly not part of it (at most ARC_SHARE; a digit that touches the circle is part of it), and whose outline
+    an ellipse follows (within ARC_FIT of its radius on average, `ellipse_band`) or a convex polygon of 4 to 6
+    corners (BOX_FIT, `polygon_band`), the boxes' centres inside it. Of the loop's ink, what lies within ARC_BAND
+    pen widths (the loop's area over its outline's length) of its outline is the loop's: a digit the circle touches
+    loses only where it meets it. Returns (x, y, pixels) pieces to take out of the mask (`labels`: the mask's
+    half-resolution label image); the loops found are added to `photo.loops`."""
     found = photo.components_beside(labels) if len(boxes) >= LOOP_HOLDS else None
     if found is None:
         return []
@@ -759,24 +794,14 @@ def loop_arcs(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> list[tup
         outline = max(cv2.findContours(own.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0], key=len)
         if len(outline) < 5:
             continue
-        ellipse = cv2.fitEllipse(outline.astype(np.float32))
-        points = outline[:, 0, :].astype(np.float32)
         centres = np.array([[(b.x + b.w / 2) / 2 - cx, (b.y + b.h / 2) / 2 - cy] for b in inside])
-        if (np.abs(ellipse_radius(ellipse, points[:, 0], points[:, 1]) - 1).mean() > ARC_FIT
-                or (ellipse_radius(ellipse, centres[:, 0], centres[:, 1]) >= 1).any()):
-            continue
-        rows, columns = np.nonzero(own)
-        rows, columns = rows + 0.25, columns + 0.25  # the pixels' centres (at half resolution, of 2x2 blocks)
-        radius = ellipse_radius(ellipse, columns, rows)
-        (ex, ey), _, _ = ellipse
-        inward = np.hypot(columns - ex, rows - ey) * (1 - 1 / np.maximum(radius, 1e-6))  # to the outline, along the ray
         pen = area / max(1.0, cv2.arcLength(outline, True))
-        on_arc = inward > -ARC_BAND * pen
-        if on_arc.any():
-            arc = np.zeros(own.shape, bool)
-            arc[rows[on_arc].astype(int), columns[on_arc].astype(int)] = True
+        arc = ellipse_band(own, outline, centres, ARC_BAND * pen)
+        if arc is None:
+            arc = polygon_band(own, outline, centres, ARC_BAND * pen)
+        if arc is not None and arc.any():
             pieces.append((cx * 2, cy * 2, cv2.resize(arc.astype(np.uint8) * 255, (cw * 2, ch * 2), interpolation=cv2.INTER_NEAREST)))
-            photo.ellipses.add(component)
+            photo.loops.add(component)
     return pieces
 
 
@@ -798,7 +823,7 @@ def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
     of them. A ruled or grid line that touches a real 1 runs through its neighbours too: their ink is on it; a
     stretch of grid line that joins a 1 inside the loop to the loop leaves it between digits.
     (Tuning pages 1,070 -> 1,073 of 1,350, digits invented 142 -> 130, 4 real 1s lost.) A circle that `loop_arcs`
-    found and cleaned (`photo.ellipses`) has no side left here: a thin box beside it is a 1."""
+    found and cleaned (`photo.loops`) has no side left here: a thin box beside it is a 1."""
     line_height = {line: median([b.h for b in boxes if b.line == line]) for line in {b.line for b in boxes}}
     thin = [b for b in boxes if b.w <= LOOP_SIDE_WIDTH * b.h or b.h < LOOP_SHORT * line_height[b.line]]
     found = photo.components_beside(labels) if LOOP_SHARE > 0 and thin and len(boxes) >= LOOP_HOLDS + 1 else None
@@ -819,7 +844,7 @@ def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
         if mine.size == 0:
             continue
         component = int(np.bincount(mine).argmax())
-        if component in photo.ellipses:
+        if component in photo.loops:
             continue  # a circle `loop_arcs` has cleaned: beside it, an upright stroke is a 1
         x, y, w, h = (int(v) * 2 for v in stats[component][:4])
         inside = [other for other in boxes if other is not box and other.line == box.line
