@@ -249,6 +249,50 @@ def test_a_narrow_box_the_digit_model_is_unsure_of_goes_to_the_sequence_model(su
     assert len(reader.sequence_model.crops) == (0 if sure else 1)
 
 
+class TornBetweenThreeAndFive(Model):
+    """A stand-in digit classifier: a 3 at 0.4 or a 5 at 0.35, whatever it is shown (it would show a ?)."""
+
+    def __init__(self):
+        super().__init__(path="torn", session=None, provider="test", metadata={})
+
+    def predict(self, images, batch_size=256):
+        row = np.full(10, 0.25 / 8, np.float32)
+        row[3], row[5] = 0.4, 0.35
+        return np.tile(row, (len(images), 1))
+
+
+class SoftFive(FixedSequence):
+    """Reads every box as one 5 at 0.8 (a 3 at 0.1)."""
+
+    def read(self, crops):
+        self.crops += crops
+        probabilities = np.full(10, 0.1 / 8)
+        probabilities[5], probabilities[3] = 0.8, 0.1
+        return [Decoded([5], [0.8], [(0, crop.shape[1])], [probabilities]) for crop in crops]
+
+
+@pytest.mark.parametrize("classifier, sequence, expected", [
+    ("torn", True, "5"),  # 0.35 x 0.8 against 0.4 x 0.1: a 5, at 0.87
+    ("torn", False, "?"),  # the digit model alone is unsure
+    ("sure", True, "7"),  # a digit the digit model reads surely keeps its reading
+])
+def test_a_digit_the_digit_model_is_unsure_of_is_read_by_both_models(classifier, sequence, expected):
+    """A box the digit model would show as ? that the sequence model reads as one digit: the digit is the most
+    likely under both models (their probabilities multiplied), shown when that is sure enough."""
+    import cv2
+
+    from edgedigits.runtime import Reader
+
+    page = np.full((300, 400), 235, np.uint8)
+    cv2.ellipse(page, (200, 150), (28, 46), 0, 0, 360, 30, 8)
+    reader = Reader(TornBetweenThreeAndFive() if classifier == "torn" else SureOfSeven())
+    reader.sequence_model = SoftFive("5") if sequence else None
+    reading = reader.read(page)
+    assert reading.text == expected
+    if expected == "5":
+        assert reading.digits[0].confidence == pytest.approx(0.35 * 0.8 / (0.35 * 0.8 + 0.4 * 0.1 + 8 * (0.25 / 8) * (0.1 / 8)), abs=1e-3)
+
+
 @pytest.mark.slow
 def test_tiny_sequence_model_goes_through_every_stage(tmp_path, monkeypatch):
     """Train briefly, export with parity on held-out strings, quantize behind the string gate, read a strip."""

@@ -160,11 +160,12 @@ class Reader:
             digits.append(Digit(value, float(row[value]), (original.x, original.y, original.w, original.h), box.line))
         gaps = segments.gaps
         if self.sequence_model is not None:
-            digits, gaps = self.read_runs(segments, crops, digits, gaps)
+            digits, gaps = self.read_runs(segments, crops, digits, gaps, probabilities)
         lines = compose_lines(digits, gaps, self.unsure_below)
         return Reading(lines, digits, timings | {"infer": (time.perf_counter() - segmented) * 1e3})
 
-    def read_runs(self, segments, crops: list[np.ndarray], digits: list[Digit], gaps: list[bool]) -> tuple[list[Digit], list[bool]]:
+    def read_runs(self, segments, crops: list[np.ndarray], digits: list[Digit], gaps: list[bool],
+                  probabilities: np.ndarray) -> tuple[list[Digit], list[bool]]:
         """Read every box that may hold touching digits (wider than SEQUENCE_ASPECT times its height, or read by
         the digit model less surely than SEQUENCE_UNSURE; `crops` are the boxes' own ink) with the sequence model.
         The box's one entry becomes one per digit read where the box is surely a run (`run_length` > 1), or where the sequence model reads two digits or more, each at least
@@ -176,16 +177,24 @@ class Reader:
         piece as the same digit lost more touching pairs than it saved: 322 against 329 of 450 tuning pages.)
         Each digit's piece of the run reaches halfway to its neighbours' CTC columns; the digit model reads
         the piece too, and the digit is the most likely under both models (their probabilities multiplied).
+        A box the digit model is unsure of (under the unsure threshold: it would show as ?) that the sequence model
+        reads as one digit is read by both models the same way (their probabilities multiplied; tuning pages 1,135
+        -> 1,140 of 1,350, digits right 8,012 -> 8,038, none invented; seed 13 758 against 756 for boxes under 0.7,
+        754 under 0.95).
         Elsewhere the digit model's reading stays; a run the sequence model reads nothing in stays one ? per digit."""
         candidates = [i for i, d in enumerate(digits) if d.box[2] > SEQUENCE_ASPECT * d.box[3] or d.confidence < SEQUENCE_UNSURE]
         if not candidates:
             return digits, gaps
         runs = {}  # index -> (decoded, pieces, surely a run)
+        singles = {}  # index -> the sequence model's probabilities for a box it reads as one digit
         aspects = sorted(d.box[2] / d.box[3] for d in digits)
         typical = aspects[len(aspects) // 2]
         for index, read in zip(candidates, self.sequence_model.read([crops[i] for i in candidates])):
             digit, crop = digits[index], crops[index]
             surely_run = run_length(digit.box, digit.confidence) > 1
+            if len(read.digits) == 1 and not surely_run and digit.confidence < self.unsure_below:
+                singles[index] = read.distributions[0]
+                continue
             if not read.digits or (len(read.digits) == 1 and not surely_run):
                 continue
             cuts = run_pieces(read, crop.shape[1])
@@ -196,6 +205,14 @@ class Reader:
             trust = min(RUN_TRUST * digit.confidence, WIDE_RUN_TRUST) if wide else RUN_TRUST * digit.confidence
             if surely_run or (not too_narrow and min(read.confidences) > trust):
                 runs[index] = (read, cuts, surely_run)
+        if singles:  # a box the digit model would show as ? and the sequence model reads as one digit: both models
+            digits = list(digits)
+            for index, sequence_probabilities in singles.items():
+                both = probabilities[index] * sequence_probabilities
+                if both.sum() > 1e-6:
+                    both = both / both.sum()
+                    value = int(both.argmax())
+                    digits[index] = replace(digits[index], value=value, confidence=float(both[value]))
         if not runs:
             return digits, gaps
         pieces = [normalize_digit(crops[index][:, a:b]) for index, (_, cuts, _) in runs.items() for a, b in cuts]
