@@ -183,6 +183,22 @@ def test_a_box_wider_than_the_page_s_digits_is_a_run_when_the_sequence_model_is_
     assert reader.read(page).text == ("77771" if wide else "7777")
 
 
+def test_a_pair_is_measured_against_the_narrower_of_two_boxes():
+    """A page of two boxes, a touching pair as wide as tall and a digit half as wide: the page's typical box is
+    the narrower one (the lower median), so the pair is WIDER_THAN_TYPICAL and the sequence model's "71" at 0.7
+    is taken over the digit model's certain 7."""
+    import cv2
+
+    from edgedigits.runtime import Reader
+
+    page = np.full((300, 700), 235, np.uint8)
+    cv2.ellipse(page, (130, 150), (26, 46), 0, 0, 360, 30, 8)  # a digit 0.6 heights wide
+    cv2.ellipse(page, (240, 150), (46, 46), 0, 0, 360, 30, 8)  # a pair 1.0 heights wide (under RUN_ASPECT)
+    reader = Reader(SureOfSeven())
+    reader.sequence_model = FixedSequence("71", confidence=0.7)
+    assert reader.read(page).text == "771"
+
+
 class UnsureOfZero(Model):
     """A stand-in digit classifier: a 0, at 0.5, whatever it is shown."""
 
