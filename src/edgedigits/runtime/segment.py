@@ -612,7 +612,7 @@ class PhotoInk:
     count: int = 0
     labels: np.ndarray | None = None
     stats: np.ndarray | None = None
-    loops: set = field(default_factory=set)  # the components `loop_arcs` took for circles or boxes drawn around numbers
+    loops: set[int] = field(default_factory=set)  # the components `loop_arcs` took for circles or boxes drawn around numbers
 
     def components(self) -> tuple[int, np.ndarray, np.ndarray]:
         if self.labels is None:
@@ -907,7 +907,7 @@ def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
             labels, boxes = digit_boxes()
             ordered, spaces = group_lines(boxes)
         arcs = loop_arcs(ordered, labels, photo)
-        if arcs:  # and the circles drawn around numbers leave them
+        if arcs:  # and the circles and boxes drawn around numbers leave it
             remove_pieces(mask, arcs)
             labels, boxes = digit_boxes()
             ordered, spaces = group_lines(boxes)
