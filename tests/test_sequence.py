@@ -199,6 +199,29 @@ def test_a_pair_is_measured_against_the_narrower_of_two_boxes():
     assert reader.read(page).text == "771"
 
 
+@pytest.mark.parametrize("ones_count", [False, True])
+def test_a_one_does_not_make_the_page_s_typical_box_narrow(ones_count, monkeypatch):
+    """The seed's own "2017": the 0 is a box 1.1 heights wide, the 2 0.8, the 7 1.0, the 1 0.1. The 1 is left out
+    of the page's typical box (the lower median of the others: the 7's 1.0), so the 0 is not WIDER_THAN_TYPICAL
+    and the sequence model's "60" at 0.9 (the 0's lead-in hook read as a 6) does not replace the digit model's
+    certain reading. Were 1s counted (THINNEST_TYPICAL 0), the typical box would be the 2 and the 0 a run."""
+    import cv2
+
+    import edgedigits.runtime.reader as reading
+    from edgedigits.runtime import Reader
+
+    if ones_count:
+        monkeypatch.setattr(reading, "THINNEST_TYPICAL", 0.0)
+    page = np.full((300, 900), 235, np.uint8)
+    cv2.ellipse(page, (100, 150), (35, 46), 0, 0, 360, 30, 8)  # "2", 0.78 heights wide
+    cv2.ellipse(page, (250, 150), (51, 46), 0, 0, 360, 30, 8)  # "0", 1.1
+    cv2.line(page, (380, 104), (380, 196), 30, 8)  # "1", 0.1
+    cv2.ellipse(page, (500, 150), (46, 46), 0, 0, 360, 30, 8)  # "7", 1.0
+    reader = Reader(SureOfSeven())
+    reader.sequence_model = FixedSequence("60", confidence=0.9)
+    assert reader.read(page).text == ("76077" if ones_count else "7777")
+
+
 class UnsureOfZero(Model):
     """A stand-in digit classifier: a 0, at 0.5, whatever it is shown."""
 

@@ -48,6 +48,7 @@ RUN_TRUST = 0.98  # ... and become its digits when each is read more surely than
 # at 0.97 against the digit model's 0 at 1.00; tuning pages 1,120 -> 1,118, digits invented 146 -> 138; 0.99: 1,114)
 WIDER_THAN_TYPICAL = 1.35  # ... or, in a box this many times wider (for its height) than the page's typical digit,
 WIDE_RUN_TRUST = 0.5  # ... more surely than this
+THINNEST_TYPICAL = 0.45  # (boxes thinner than this, 1s, tell nothing of the page's typical digit)
 # ... and so are boxes, however narrow, that the digit model reads less surely than this: a 1 glued to the digit
 # beside it ("61" read as an 8 at 0.63) adds little width. Tuning pages 1,110 -> 1,118 of 1,350 (0.9: 1,117;
 # 0.8: 1,116), invented 144 -> 146.
@@ -174,7 +175,8 @@ class Reader:
         the 7 cut to its stem and bar; tuning pages 352 -> 355). The digit model is often certain of one
         digit in a touching pair ("71" is a 7 to it, at 1.00); in a box WIDER_THAN_TYPICAL times wider for its
         height than the page's median box (the lower of the two middle ones: a page of two boxes, "86" touching and a 7,
-        measures the pair against the 7; tuning pages 1,140 -> 1,143), WIDE_RUN_TRUST is sure enough (tuning pages: 346 -> 349 of 450). (Also asking the digit model to read each
+        measures the pair against the 7; boxes thinner than THINNEST_TYPICAL, 1s, not counted: with them the seed's
+        own "2017" measured its 0 against the 2 and read "26017"; tuning pages 1,140 -> 1,142), WIDE_RUN_TRUST is sure enough (tuning pages: 346 -> 349 of 450). (Also asking the digit model to read each
         piece as the same digit lost more touching pairs than it saved: 322 against 329 of 450 tuning pages.)
         Each digit's piece of the run reaches halfway to its neighbours' CTC columns; the digit model reads
         the piece too, and the digit is the most likely under both models (their probabilities multiplied).
@@ -189,6 +191,7 @@ class Reader:
         runs = {}  # index -> (decoded, pieces, surely a run)
         singles = {}  # index -> the sequence model's probabilities for a box it reads as one digit
         aspects = sorted(d.box[2] / d.box[3] for d in digits)
+        aspects = [a for a in aspects if a >= THINNEST_TYPICAL] or aspects
         typical = aspects[(len(aspects) - 1) // 2]
         for index, read in zip(candidates, self.sequence_model.read([crops[i] for i in candidates])):
             digit, crop = digits[index], crops[index]
