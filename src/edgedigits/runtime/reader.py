@@ -48,11 +48,13 @@ RUN_TRUST = 0.98  # ... and become its digits when each is read more surely than
 # at 0.97 against the digit model's 0 at 1.00; tuning pages 1,120 -> 1,118, digits invented 146 -> 138; 0.99: 1,114)
 WIDER_THAN_TYPICAL = 1.35  # ... or, in a box this many times wider (for its height) than the page's typical digit,
 WIDE_RUN_TRUST = 0.5  # ... more surely than this
-THINNEST_TYPICAL = 0.45  # (boxes thinner than this, 1s, tell nothing of the page's typical digit)
 # ... and so are boxes, however narrow, that the digit model reads less surely than this: a 1 glued to the digit
 # beside it ("61" read as an 8 at 0.63) adds little width. Tuning pages 1,110 -> 1,118 of 1,350 (0.9: 1,117;
 # 0.8: 1,116), invented 144 -> 146.
 SEQUENCE_UNSURE = 0.95
+# The page's typical digit (for WIDER_THAN_TYPICAL) is the lower median of its boxes' aspects, those thinner than this
+# (1s) left out: they tell nothing of how wide the page's digits are (`read_runs`).
+THINNEST_TYPICAL = 0.45
 
 
 @dataclass(frozen=True)
