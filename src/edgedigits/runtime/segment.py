@@ -100,6 +100,12 @@ class Box:
         return replace(self, x=round(self.x * factor), y=round(self.y * factor), w=round(self.w * factor), h=round(self.h * factor))
 
 
+def doubled(half: np.ndarray) -> np.ndarray:
+    """A half-resolution mask (boolean, or uint8 0/255) at full resolution, uint8 0/255: each pixel a 2x2 block."""
+    half = half.astype(np.uint8) * 255 if half.dtype == bool else half
+    return cv2.resize(half, (half.shape[1] * 2, half.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
+
+
 @dataclass
 class Segments:
     """The result of segmentation: the component label image and the digit boxes in reading order."""
@@ -116,8 +122,7 @@ class Segments:
         window = self.mask[box.y : box.bottom, box.x : box.right]
         labels = self.labels[box.y // 2 : (box.bottom + 1) // 2, box.x // 2 : (box.right + 1) // 2]
         # numpy, not cv2.compare: OpenCV takes a Python number for a 4-element array when the window is tiny
-        member = np.isin(labels, box.labels).astype(np.uint8) * 255
-        member = cv2.resize(member, (member.shape[1] * 2, member.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
+        member = doubled(np.isin(labels, box.labels))
         return cv2.bitwise_and(window, member[: window.shape[0], : window.shape[1]])
 
     def shaded_crop(self, box: Box, crop: np.ndarray | None = None) -> np.ndarray:
@@ -662,8 +667,7 @@ def lone_strokes(boxes: list[Box], photo: PhotoInk) -> list[tuple[int, int, np.n
         def overlaps(box: Box) -> bool:
             return box.x < candidate.right and candidate.x < box.right and box.y < candidate.bottom and candidate.y < box.bottom
         if any(beside(box) for box in boxes) and not any(overlaps(box) for box in boxes):
-            piece = cv2.resize((labels[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] == i).astype(np.uint8) * 255,
-                               (w, h), interpolation=cv2.INTER_NEAREST)
+            piece = doubled(labels[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] == i)
             found.append((x, y, cv2.min(piece, sharp[y : y + h, x : x + w])))
     return found
 
@@ -671,11 +675,11 @@ def lone_strokes(boxes: list[Box], photo: PhotoInk) -> list[tuple[int, int, np.n
 SHORT_BOX = 0.8  # a box shorter than this share of its neighbours' height is a digit the map marked in part
 
 
-def add_pieces(mask: np.ndarray, pieces: list[tuple[int, int, np.ndarray]]) -> None:
-    """Put (x, y, pixels) pieces into `mask` (in place), clipped to it."""
+def change_mask(mask: np.ndarray, pieces: list[tuple[int, int, np.ndarray]], combine=cv2.max) -> None:
+    """Put (x, y, pixels) pieces into `mask` (in place, clipped to it; `combine` cv2.subtract takes them out)."""
     for x, y, piece in pieces:
         region = mask[y : y + piece.shape[0], x : x + piece.shape[1]]
-        cv2.max(region, piece[: region.shape[0], : region.shape[1]], dst=region)
+        combine(region, piece[: region.shape[0], : region.shape[1]], dst=region)
 
 
 def completed_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> list[tuple[int, int, np.ndarray]]:
@@ -703,7 +707,7 @@ def completed_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> 
             continue
         part = np.isin(photo_labels[rows, columns], ids).astype(np.uint8) * 255
         y, x = rows.start * 2, columns.start * 2
-        piece = cv2.resize(part, (part.shape[1] * 2, part.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
+        piece = doubled(part)
         piece = piece[: photo.sharp.shape[0] - y, : photo.sharp.shape[1] - x]
         found.append((x, y, cv2.min(piece, photo.sharp[y : y + piece.shape[0], x : x + piece.shape[1]])))
     return found
@@ -800,16 +804,9 @@ def loop_arcs(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> list[tup
         if arc is None:
             arc = polygon_band(own, outline, centres, ARC_BAND * pen)
         if arc is not None and arc.any():
-            pieces.append((cx * 2, cy * 2, cv2.resize(arc.astype(np.uint8) * 255, (cw * 2, ch * 2), interpolation=cv2.INTER_NEAREST)))
+            pieces.append((cx * 2, cy * 2, doubled(arc)))
             photo.loops.add(component)
     return pieces
-
-
-def remove_pieces(mask: np.ndarray, pieces: list[tuple[int, int, np.ndarray]]) -> None:
-    """Take (x, y, pixels) pieces out of `mask` (in place), clipped to it."""
-    for x, y, piece in pieces:
-        region = mask[y : y + piece.shape[0], x : x + piece.shape[1]]
-        cv2.subtract(region, piece[: region.shape[0], : region.shape[1]], dst=region)
 
 
 def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> list[Box]:
@@ -898,19 +895,16 @@ def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
         photo = PhotoInk(sharp)
         strokes = lone_strokes(boxes, photo)
         if strokes:  # the 1s the map left out go back into the mask, and the components are found again
-            add_pieces(mask, strokes)
+            change_mask(mask, strokes)
             labels, boxes = digit_boxes()
         ordered, spaces = group_lines(boxes)
-        pieces = completed_strokes(ordered, labels, photo)
-        if pieces:  # so do the rest of the digits it marked in part
-            add_pieces(mask, pieces)
-            labels, boxes = digit_boxes()
-            ordered, spaces = group_lines(boxes)
-        arcs = loop_arcs(ordered, labels, photo)
-        if arcs:  # and the circles and boxes drawn around numbers leave it
-            remove_pieces(mask, arcs)
-            labels, boxes = digit_boxes()
-            ordered, spaces = group_lines(boxes)
+        # So do the rest of the digits it marked in part; the circles and boxes drawn around numbers leave it.
+        for step, combine in ((completed_strokes, cv2.max), (loop_arcs, cv2.subtract)):
+            pieces = step(ordered, labels, photo)
+            if pieces:
+                change_mask(mask, pieces, combine)
+                labels, boxes = digit_boxes()
+                ordered, spaces = group_lines(boxes)
         kept = drop_loop_sides(ordered, labels, photo)
         if len(kept) < len(ordered):
             ordered, spaces = group_lines(kept)
