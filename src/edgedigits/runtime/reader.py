@@ -214,9 +214,8 @@ class Reader:
         if singles:  # a box the digit model would show as ? and the sequence model reads as one digit: both models
             digits = list(digits)
             for index, sequence_probabilities in singles.items():
-                both = probabilities[index] * sequence_probabilities
-                if both.sum() > 1e-6:
-                    both = both / both.sum()
+                both = both_models(probabilities[index], sequence_probabilities)
+                if both is not None:
                     value = int(both.argmax())
                     digits[index] = replace(digits[index], value=value, confidence=float(both[value]))
         if not runs:
@@ -232,14 +231,22 @@ class Reader:
                 continue
             box, (run, cuts, _, piece_probabilities) = segments.boxes[index], runs[index]
             for k, (sequence_probabilities, piece, (start, stop)) in enumerate(zip(run.distributions, piece_probabilities, cuts)):
-                both = sequence_probabilities * piece
                 # Two models that rule out each other's digit entirely: the sequence model saw the whole run.
-                both = both / both.sum() if both.sum() > 1e-6 else sequence_probabilities
+                both = both_models(sequence_probabilities, piece)
+                both = sequence_probabilities if both is None else both
                 value = int(both.argmax())
                 part = segments.original_box(replace(box, x=box.x + start, w=max(1, stop - start)))
                 new_digits.append(Digit(value, float(both[value]), (part.x, part.y, part.w, part.h), digit.line))
                 new_gaps.append(gap if k == len(cuts) - 1 else False)
         return new_digits, new_gaps
+
+
+def both_models(first: np.ndarray, second: np.ndarray) -> np.ndarray | None:
+    """Two models' probabilities over the 10 digits multiplied and normalised; None where each rules out the
+    other's digits entirely."""
+    both = first * second
+    total = both.sum()
+    return both / total if total > 1e-6 else None
 
 
 def run_pieces(decoded, width: int) -> list[tuple[int, int]]:
