@@ -300,3 +300,35 @@ def test_masked_percentile_is_numpys_percentile_of_the_pixels_under_the_mask():
             found = S.masked_percentile(image, mask, percent)
             assert (found is None) if inside.size == 0 else found == pytest.approx(np.percentile(inside, percent), abs=1e-9)
     assert S.masked_percentile(np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.uint8), 50) is None
+
+
+def whole_image_components(mask: np.ndarray, close: bool) -> tuple[int, np.ndarray, np.ndarray]:
+    """What `half_components` replaces: the whole mask halved, thresholded, closed and labelled."""
+    half = cv2.resize(mask, (max(1, mask.shape[1] // 2), max(1, mask.shape[0] // 2)), interpolation=cv2.INTER_AREA)
+    half = cv2.threshold(half, 0, 255, cv2.THRESH_BINARY)[1]
+    if close:
+        half = cv2.morphologyEx(half, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
+    count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(half, 8, cv2.CV_32S, S.LABELLING)
+    return count, labels, stats
+
+
+@pytest.mark.parametrize("shape", [(240, 320), (241, 317), (60, 90)])
+def test_components_found_in_the_ink_s_rectangle_are_those_of_the_whole_image(shape):
+    """Labelling only the rectangle around the ink (`label_ink`, `half_components`) gives the whole image's
+    labels and stats, for ink at odd offsets, touching the image's edges, in hairline-broken strokes, or none."""
+    rng = np.random.default_rng(5)
+    for trial in range(60):
+        mask = np.zeros(shape, np.uint8)
+        for _ in range(int(rng.integers(0, 7))):
+            x, y = int(rng.integers(0, shape[1])), int(rng.integers(0, shape[0]))
+            cv2.line(mask, (x, y), (x + int(rng.integers(-30, 30)), y + int(rng.integers(-30, 30))), 255, int(rng.integers(1, 3)))
+        if trial % 5 == 0:
+            mask[:, -1] = 255 * (rng.random(shape[0]) < 0.3)  # ink on the edge
+        for close in (True, False):
+            count, labels, stats = whole_image_components(mask, close)
+            found = S.half_components(mask, close)
+            assert found[0] == count and np.array_equal(found[1], labels) and np.array_equal(found[2][1:], stats[1:])
+        binary = np.ascontiguousarray(mask[int(rng.integers(0, 3)):, int(rng.integers(0, 3)):])
+        count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(binary, 8, cv2.CV_32S, S.LABELLING)
+        found = S.label_ink(binary)
+        assert found[0] == count and np.array_equal(found[1], labels) and np.array_equal(found[2][1:], stats[1:])

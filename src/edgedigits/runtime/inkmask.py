@@ -20,7 +20,7 @@ import numpy as np
 
 from edgedigits.contract import INK_INPUT_NAME, INK_LIGHT, INK_LONG_SIDE, INK_MULTIPLE, INK_OUTPUT_NAME
 from edgedigits.errors import EdgeDigitsError
-from edgedigits.runtime.segment import LABELLING, to_uint8
+from edgedigits.runtime.segment import label_ink, to_uint8
 from edgedigits.runtime.session import OpenModel
 
 ZOOM_BELOW = 16  # digits shorter than this many map pixels are looked at again, closer ...
@@ -131,7 +131,7 @@ def zoom_window(ink: np.ndarray, image_shape: tuple[int, ...]) -> tuple[int, int
     heights of margin, is looked at again, enlarged to about ZOOM_TO pixels per digit: at most ZOOM_MAX times,
     at most the photo's own resolution, and no more pixels than ZOOM_AREA times the first map's. A map with nothing on it has nothing to look at closer."""
     height, width = ink.shape
-    count, _, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm((ink > 127).astype(np.uint8), 8, cv2.CV_32S, LABELLING)
+    count, _, stats = label_ink((ink > 127).astype(np.uint8))
     stats = stats[1:][stats[1:, cv2.CC_STAT_AREA] >= 4]
     if not len(stats):
         return None

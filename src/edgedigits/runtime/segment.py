@@ -319,6 +319,52 @@ def remove_ruled_lines(strength: np.ndarray) -> np.ndarray:
     return cv2.subtract(strength, lines)
 
 
+def label_ink(binary: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """cv2.connectedComponentsWithStats of a binary image (8-connected, LABELLING), labelling only the rectangle
+    that holds its ink: a page's writing covers a few percent of the frame. The rectangle starts on even pixels, so
+    the block-based labelling meets the same 2x2 blocks in the same order and numbers the components as on the
+    whole image; labels come back at full size and stats in its pixels (row 0, the background, is left as the
+    rectangle's)."""
+    x, y, w, h = cv2.boundingRect(binary)
+    if w == 0:  # no ink: the background alone
+        return 1, np.zeros(binary.shape, np.int32), np.array([[0, 0, binary.shape[1], binary.shape[0], binary.size]], np.int32)
+    x0, y0 = x - x % 2, y - y % 2
+    return placed(binary.shape, x0, y0, *cv2.connectedComponentsWithStatsWithAlgorithm(
+        np.ascontiguousarray(binary[y0 : y + h, x0 : x + w]), 8, cv2.CV_32S, LABELLING)[:3])
+
+
+def placed(shape: tuple[int, int], x0: int, y0: int, count: int, window: np.ndarray, stats: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """A labelling of the window at (x0, y0) as the labelling of an image of `shape` that is empty elsewhere."""
+    labels = np.zeros(shape, np.int32)
+    labels[y0 : y0 + window.shape[0], x0 : x0 + window.shape[1]] = window
+    stats[:, 0] += x0
+    stats[:, 1] += y0
+    return count, labels, stats
+
+
+def half_components(mask: np.ndarray, close: bool = False) -> tuple[int, np.ndarray, np.ndarray]:
+    """`label_ink` of the mask at half resolution (any ink in a 2x2 block counts; `close`: hairline gaps bridged
+    with a 3x3 closing first), made from the rectangle around the mask's ink only, with a margin the closing cannot
+    reach across and corners on multiples of 4 (the same 2x2 blocks as the whole image's, at both resolutions): the
+    same labels and stats as from the whole mask, in a fraction of the time."""
+    height, width = mask.shape
+    x, y, w, h = cv2.boundingRect(mask)
+    if w == 0 or width % 2 or height % 2:  # no ink, or no exact 2x2 blocks: the whole mask
+        x0, y0, x1, y1 = 0, 0, width, height
+    else:
+        x0, y0 = max(0, x - 4) // 4 * 4, max(0, y - 4) // 4 * 4
+        x1, y1 = min(width, -(-(x + w + 4) // 2) * 2), min(height, -(-(y + h + 4) // 2) * 2)
+    window = mask[y0:y1, x0:x1]
+    half = cv2.resize(window, (max(1, window.shape[1] // 2), max(1, window.shape[0] // 2)), interpolation=cv2.INTER_AREA)
+    half = cv2.threshold(half, 0, 255, cv2.THRESH_BINARY)[1]
+    if close:
+        half = cv2.morphologyEx(half, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
+    if (x0, y0, x1, y1) == (0, 0, width, height):
+        return label_ink(half)
+    return placed((max(1, height // 2), max(1, width // 2)), x0 // 2, y0 // 2,
+                  *cv2.connectedComponentsWithStatsWithAlgorithm(half, 8, cv2.CV_32S, LABELLING)[:3])
+
+
 # --- Components --------------------------------------------------------------------------------
 
 
@@ -331,12 +377,9 @@ def find_components(mask: np.ndarray, blots: bool = True) -> tuple[np.ndarray, l
     learned map, which leaves shadows out but fills the small hole of a bold 0 or 6; a blot rule there dropped
     such digits whole, tuning pages 1,071 -> 1,080 of 1,350 without it, none invented more).
     """
-    half = cv2.resize(mask, (max(1, mask.shape[1] // 2), max(1, mask.shape[0] // 2)), interpolation=cv2.INTER_AREA)
-    half = cv2.threshold(half, 0, 255, cv2.THRESH_BINARY)[1]
-    # Bridge hairline gaps (a faint stroke, broken chalk): a few pixels, far less than between two digits.
-    half = cv2.morphologyEx(half, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
-    count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(half, 8, cv2.CV_32S, LABELLING)
-    height, width = half.shape
+    # Hairline gaps (a faint stroke, broken chalk) are bridged: a few pixels, far less than between two digits.
+    count, labels, stats = half_components(mask, close=True)
+    height, width = labels.shape
     x, y, w, h, area = (stats[1:, i] for i in range(5))
     touches_edge = (x == 0) | (y == 0) | (x + w == width) | (y + h == height)
     page_edge = touches_edge & ((w > width / 3) | (h > height / 2))
@@ -621,10 +664,7 @@ class PhotoInk:
 
     def components(self) -> tuple[int, np.ndarray, np.ndarray]:
         if self.labels is None:
-            sharp = self.sharp
-            half = cv2.resize(sharp, (max(1, sharp.shape[1] // 2), max(1, sharp.shape[0] // 2)), interpolation=cv2.INTER_AREA)
-            self.count, self.labels, self.stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
-                cv2.threshold(half, 0, 255, cv2.THRESH_BINARY)[1], 8, cv2.CV_32S, LABELLING)
+            self.count, self.labels, self.stats = half_components(self.sharp)
         return self.count, self.labels, self.stats
 
     def components_beside(self, labels: np.ndarray) -> tuple[int, np.ndarray, np.ndarray] | None:
