@@ -66,6 +66,27 @@ def test_the_default_reader_reads_every_sample_with_the_trained_models():
         assert reader.read(cv2.imread(str(SAMPLES / truth["file"]))).lines == truth["lines"], truth["file"]
 
 
+@pytest.mark.skipif(not all((TRAINED / name).exists() for name in DEFAULT_FILES),
+                    reason="needs the trained models in models/ (make train export calibrate)")
+def test_the_seed_s_2017_reads_2017_as_a_webcam_would_send_it(tmp_path):
+    """The seed's photo re-encoded at JPEG qualities from 50 to 95 and as a frame of an MJPG video (what a webcam
+    sends): 2017 every time. Its 0 has a lead-in hook that the previous sequence model read as a 6 in 5 of these
+    9 frames ("26017"), while the photo itself read right."""
+    reader = Reader(TRAINED / DEFAULT_FILES[0], device="cpu", ink_model=TRAINED / DEFAULT_FILES[1],
+                    sequence_model=TRAINED / DEFAULT_FILES[2])
+    photo = cv2.imread(str(SAMPLES / "2017.jpg"))
+    frames = {f"JPEG {quality}": cv2.imdecode(cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_COLOR)
+              for quality in (50, 60, 70, 75, 80, 85, 90, 95)}
+    video = cv2.VideoWriter(str(tmp_path / "2017.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (photo.shape[1], photo.shape[0]))
+    video.write(photo)
+    video.release()
+    capture = cv2.VideoCapture(str(tmp_path / "2017.avi"))
+    found, frames["MJPG frame"] = capture.read()
+    capture.release()
+    assert found
+    assert {name: reader.read(frame).text for name, frame in frames.items()} == {name: "2017" for name in frames}
+
+
 def test_gray_input_reads_the_same(reader):
     image = cv2.imread(str(SAMPLES / "2017.jpg"))
     assert reader.read(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)).text == reader.read(image).text

@@ -342,7 +342,7 @@ def test_tiny_sequence_model_goes_through_every_stage(tmp_path, monkeypatch):
     from edgedigits.runtime.sequence import open_sequence_model
     from edgedigits.train import sequence
 
-    config = sequence.SequenceTrainConfig(strings=256, held_out=32, epochs=1, widths=(4, 8, 8, 8, 8), recurrent=4)
+    config = sequence.SequenceTrainConfig(strings=256, held_out=32, epochs=1, stages=((4,), (8,), (8,), (8,), (8,)), recurrent=4)
     metrics = sequence.train_sequence(config, tmp_path)
     assert (tmp_path / "seqread.keras").is_file() and 0 <= metrics["held_out_string_accuracy"] <= 1
     parity = sequence.export_sequence(tmp_path, held_out=32)
