@@ -359,10 +359,10 @@ def half_components(mask: np.ndarray, close: bool = False) -> tuple[int, np.ndar
     half = cv2.threshold(half, 0, 255, cv2.THRESH_BINARY)[1]
     if close:
         half = cv2.morphologyEx(half, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
+    found = label_ink(half)
     if (x0, y0, x1, y1) == (0, 0, width, height):
-        return label_ink(half)
-    return placed((max(1, height // 2), max(1, width // 2)), x0 // 2, y0 // 2,
-                  *cv2.connectedComponentsWithStatsWithAlgorithm(half, 8, cv2.CV_32S, LABELLING)[:3])
+        return found
+    return placed((max(1, height // 2), max(1, width // 2)), x0 // 2, y0 // 2, *found)
 
 
 # --- Components --------------------------------------------------------------------------------
