@@ -231,8 +231,11 @@ def histogram_median(histogram: np.ndarray) -> int:
 
 def masked_percentile(image: np.ndarray, mask: np.ndarray, percent: float) -> float | None:
     """`np.percentile(image[mask > 0], percent)` for a uint8 image, from its histogram under the mask (no copy of the
-    pixels, no sort: half the time); None where the mask is empty."""
-    counts = np.cumsum(cv2.calcHist([image], [0], mask, [256], [0, 256]).ravel())
+    pixels, no sort: half the time), counted in the rectangle around the mask's ink only; None where the mask is
+    empty."""
+    x, y, w, h = cv2.boundingRect(mask)
+    window = (slice(y, y + h), slice(x, x + w))
+    counts = np.cumsum(cv2.calcHist([image[window]], [0], mask[window], [256], [0, 256]).ravel())
     total = int(counts[-1])
     if total == 0:
         return None
