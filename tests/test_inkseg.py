@@ -35,6 +35,29 @@ def test_learned_mask_follows_the_map_and_sharpens_with_the_photo():
     assert mask[300].max() == 0  # the line is not digit ink
 
 
+def test_learned_mask_refines_only_around_the_map_s_ink_and_as_on_the_whole_frame():
+    """The map's core and the photo's detail are combined in the rectangle around the map's ink only: the same mask
+    as combining them over the whole frame, for ink in the middle and on the frame's edges."""
+    from edgedigits.runtime.segment import CORE_DEPTH, INK_THRESHOLD
+
+    rng = np.random.default_rng(2)
+    for trial in range(20):
+        gray = np.clip(rng.normal(200, 12, (480, 640)), 0, 255).astype(np.uint8)
+        ink = np.zeros((240, 320), np.uint8)
+        for _ in range(3):
+            x, y = int(rng.integers(0, 300)), int(rng.integers(0, 220))
+            if trial % 4 == 0:
+                x = 0 if trial % 8 == 0 else 312  # on the edge
+            gray[2 * y : 2 * y + 40, 2 * x : 2 * x + 12] = 40
+            ink[y : y + 22, x : x + 8] = 255
+        mask, _, sharp = learned_mask(ink, gray)
+        cut = round(INK_THRESHOLD * 255) - 1
+        whole = cv2.threshold(cv2.resize(ink, (640, 480), interpolation=cv2.INTER_LINEAR), cut, 255, cv2.THRESH_BINARY)[1]
+        reach = 2 * max(1, round(CORE_DEPTH * 2)) + 1
+        core = cv2.erode(whole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
+        assert np.array_equal(mask, cv2.min(whole, cv2.max(sharp, core)))
+
+
 def test_segment_with_an_ink_map_boxes_what_the_map_marks():
     gray = np.full((480, 640), 220, np.uint8)
     ink = np.zeros((240, 320), np.uint8)

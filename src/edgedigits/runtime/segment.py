@@ -916,8 +916,14 @@ def learned_mask(ink: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndar
         return mask, strength, np.zeros_like(mask)
     sharp = cv2.threshold(strength, REFINE_FRACTION * level, 255, cv2.THRESH_BINARY)[1]
     reach = 2 * max(1, round(CORE_DEPTH * enlarge)) + 1
-    core = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
-    return cv2.min(mask, cv2.max(sharp, core)), strength, sharp
+    # Only the rectangle around the map's ink can keep any, and its core needs the map no further than the reach.
+    x, y, w, h = cv2.boundingRect(mask)
+    margin = reach // 2 + 1
+    window = (slice(max(0, y - margin), y + h + margin), slice(max(0, x - margin), x + w + margin))
+    core = cv2.erode(mask[window], cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
+    refined = np.zeros_like(mask)
+    refined[window] = cv2.min(mask[window], cv2.max(sharp[window], core))
+    return refined, strength, sharp
 
 
 def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
