@@ -54,26 +54,29 @@ TRAINED = SAMPLES.parent / "models"
 DEFAULT_FILES = ("cnn-bn-aug.int8.onnx", "inkseg.onnx", "seqread.int8.onnx")
 
 
-@pytest.mark.skipif(not all((TRAINED / name).exists() for name in DEFAULT_FILES),
-                    reason="needs the trained models in models/ (make train export calibrate)")
-def test_the_default_reader_reads_every_sample_with_the_trained_models():
+@pytest.fixture(scope="module")
+def trained_reader():
+    """The default reader with the trained models in models/; the test is skipped where they are not there."""
+    if not all((TRAINED / name).exists() for name in DEFAULT_FILES):
+        pytest.skip("needs the trained models in models/ (make train export calibrate)")
+    return Reader(TRAINED / DEFAULT_FILES[0], device="cpu", ink_model=TRAINED / DEFAULT_FILES[1],
+                  sequence_model=TRAINED / DEFAULT_FILES[2])
+
+
+def test_the_default_reader_reads_every_sample_with_the_trained_models(trained_reader):
     """The quick start's promise, where the models are trained: every committed sample reads as its truth with the
     default reader (a change in the reader read the seed's own "2017" as "26017" twice before this test)."""
-    reader = Reader(TRAINED / DEFAULT_FILES[0], device="cpu", ink_model=TRAINED / DEFAULT_FILES[1],
-                    sequence_model=TRAINED / DEFAULT_FILES[2])
+    reader = trained_reader
     for line in (SAMPLES / "truth.jsonl").read_text().splitlines():
         truth = json.loads(line)
         assert reader.read(cv2.imread(str(SAMPLES / truth["file"]))).lines == truth["lines"], truth["file"]
 
 
-@pytest.mark.skipif(not all((TRAINED / name).exists() for name in DEFAULT_FILES),
-                    reason="needs the trained models in models/ (make train export calibrate)")
-def test_the_seed_s_2017_reads_2017_as_a_webcam_would_send_it(tmp_path):
+def test_the_seed_s_2017_reads_2017_as_a_webcam_would_send_it(trained_reader, tmp_path):
     """The seed's photo re-encoded at JPEG qualities from 50 to 95 and as a frame of an MJPG video (what a webcam
     sends): 2017 every time. Its 0 has a lead-in hook that the previous sequence model read as a 6 in 5 of these
     9 frames ("26017"), while the photo itself read right."""
-    reader = Reader(TRAINED / DEFAULT_FILES[0], device="cpu", ink_model=TRAINED / DEFAULT_FILES[1],
-                    sequence_model=TRAINED / DEFAULT_FILES[2])
+    reader = trained_reader
     photo = cv2.imread(str(SAMPLES / "2017.jpg"))
     frames = {f"JPEG {quality}": cv2.imdecode(cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_COLOR)
               for quality in (50, 60, 70, 75, 80, 85, 90, 95)}

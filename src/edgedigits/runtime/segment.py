@@ -229,12 +229,27 @@ def histogram_median(histogram: np.ndarray) -> int:
     return int(np.searchsorted(np.cumsum(histogram), histogram.sum() / 2))
 
 
+def ink_window(mask: np.ndarray, margin: int = 0, align: int = 1) -> tuple[slice, slice] | None:
+    """The rectangle around the mask's ink (its nonzero pixels), widened by `margin` and with both corners on
+    multiples of `align` (clipped to the image), as (rows, columns); None where there is no ink. Steps that give
+    nothing outside the ink (plus what their own reach needs) work in it: a page's writing covers a few percent
+    of the frame."""
+    x, y, w, h = cv2.boundingRect(mask)
+    if w == 0:
+        return None
+    height, width = mask.shape[:2]
+    x0, y0 = max(0, x - margin) // align * align, max(0, y - margin) // align * align
+    x1, y1 = min(width, -(-(x + w + margin) // align) * align), min(height, -(-(y + h + margin) // align) * align)
+    return slice(y0, y1), slice(x0, x1)
+
+
 def masked_percentile(image: np.ndarray, mask: np.ndarray, percent: float) -> float | None:
     """`np.percentile(image[mask > 0], percent)` for a uint8 image, from its histogram under the mask (no copy of the
     pixels, no sort: half the time), counted in the rectangle around the mask's ink only; None where the mask is
     empty."""
-    x, y, w, h = cv2.boundingRect(mask)
-    window = (slice(y, y + h), slice(x, x + w))
+    window = ink_window(mask)
+    if window is None:
+        return None
     counts = np.cumsum(cv2.calcHist([image[window]], [0], mask[window], [256], [0, 256]).ravel())
     total = int(counts[-1])
     if total == 0:
@@ -328,12 +343,12 @@ def label_ink(binary: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     the block-based labelling meets the same 2x2 blocks in the same order and numbers the components as on the
     whole image; labels come back at full size and stats in its pixels (row 0, the background, is left as the
     rectangle's)."""
-    x, y, w, h = cv2.boundingRect(binary)
-    if w == 0:  # no ink: the background alone
+    window = ink_window(binary, align=2)
+    if window is None:  # no ink: the background alone
         return 1, np.zeros(binary.shape, np.int32), np.array([[0, 0, binary.shape[1], binary.shape[0], binary.size]], np.int32)
-    x0, y0 = x - x % 2, y - y % 2
-    return placed(binary.shape, x0, y0, *cv2.connectedComponentsWithStatsWithAlgorithm(
-        np.ascontiguousarray(binary[y0 : y + h, x0 : x + w]), 8, cv2.CV_32S, LABELLING)[:3])
+    rows, columns = window
+    return placed(binary.shape, columns.start, rows.start, *cv2.connectedComponentsWithStatsWithAlgorithm(
+        np.ascontiguousarray(binary[window]), 8, cv2.CV_32S, LABELLING)[:3])
 
 
 def placed(shape: tuple[int, int], x0: int, y0: int, count: int, window: np.ndarray, stats: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
@@ -351,21 +366,18 @@ def half_components(mask: np.ndarray, close: bool = False) -> tuple[int, np.ndar
     reach across and corners on multiples of 4 (the same 2x2 blocks as the whole image's, at both resolutions): the
     same labels and stats as from the whole mask, in a fraction of the time."""
     height, width = mask.shape
-    x, y, w, h = cv2.boundingRect(mask)
-    if w == 0 or width % 2 or height % 2:  # no ink, or no exact 2x2 blocks: the whole mask
-        x0, y0, x1, y1 = 0, 0, width, height
-    else:
-        x0, y0 = max(0, x - 4) // 4 * 4, max(0, y - 4) // 4 * 4
-        x1, y1 = min(width, -(-(x + w + 4) // 2) * 2), min(height, -(-(y + h + 4) // 2) * 2)
-    window = mask[y0:y1, x0:x1]
-    half = cv2.resize(window, (max(1, window.shape[1] // 2), max(1, window.shape[0] // 2)), interpolation=cv2.INTER_AREA)
+    whole = (slice(0, height), slice(0, width))
+    window = ink_window(mask, margin=4, align=4) if not (width % 2 or height % 2) else None  # else no exact 2x2 blocks
+    rows, columns = window or whole
+    part = mask[rows, columns]
+    half = cv2.resize(part, (max(1, part.shape[1] // 2), max(1, part.shape[0] // 2)), interpolation=cv2.INTER_AREA)
     half = cv2.threshold(half, 0, 255, cv2.THRESH_BINARY)[1]
     if close:
         half = cv2.morphologyEx(half, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
     found = label_ink(half)
-    if (x0, y0, x1, y1) == (0, 0, width, height):
+    if window is None:
         return found
-    return placed((max(1, height // 2), max(1, width // 2)), x0 // 2, y0 // 2, *found)
+    return placed((height // 2, width // 2), columns.start // 2, rows.start // 2, *found)
 
 
 # --- Components --------------------------------------------------------------------------------
@@ -917,9 +929,7 @@ def learned_mask(ink: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndar
     sharp = cv2.threshold(strength, REFINE_FRACTION * level, 255, cv2.THRESH_BINARY)[1]
     reach = 2 * max(1, round(CORE_DEPTH * enlarge)) + 1
     # Only the rectangle around the map's ink can keep any, and its core needs the map no further than the reach.
-    x, y, w, h = cv2.boundingRect(mask)
-    margin = reach // 2 + 1
-    window = (slice(max(0, y - margin), y + h + margin), slice(max(0, x - margin), x + w + margin))
+    window = ink_window(mask, margin=reach // 2 + 1)
     core = cv2.erode(mask[window], cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
     refined = np.zeros_like(mask)
     refined[window] = cv2.min(mask[window], cv2.max(sharp[window], core))
