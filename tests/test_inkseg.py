@@ -132,6 +132,8 @@ def test_tiny_ink_segmenter_goes_through_every_stage(tmp_path, monkeypatch):
     assert [i.name for i in proto.graph.input] == [INK_INPUT_NAME] and [o.name for o in proto.graph.output] == [INK_OUTPUT_NAME]
     assert [d.dim_param for d in proto.graph.input[0].type.tensor_type.shape.dim[:3]] == ["N", "H", "W"]
     assert {p.key: p.value for p in proto.metadata_props}["light"] == "flattened"
+    ops = {node.op_type for node in proto.graph.node}  # dilations and upsampling as single ops (`export_form`)
+    assert "Resize" in ops and not ops & {"SpaceToDepth", "Tile", "Pad"}
 
     monkeypatch.setattr(inkseg, "MAX_IOU_DROP", 1.0)  # a one-epoch model's IoU is noise: test the chain, not the gate
     report = inkseg.calibrate_inkseg(tmp_path, samples=8, held_out=6)
@@ -145,6 +147,31 @@ def test_tiny_ink_segmenter_goes_through_every_stage(tmp_path, monkeypatch):
     assert model.flatten  # the INT8 file keeps the fp32 one's metadata
     ink = model.ink_map(np.full((480, 640, 3), 200, np.uint8))
     assert ink.shape == (240, 320) and ink.dtype == np.uint8
+
+
+def test_export_form_is_the_same_network_in_single_ops():
+    """Dilated depthwise kernels spread out with zeros, nearest upsampling as one resize: the same outputs."""
+    import keras
+
+    from edgedigits.train.inkseg import build_inkseg
+    from edgedigits.train.layers import NearestUp, export_form
+
+    model = build_inkseg((4, 8, 8, 8))
+    rng = np.random.default_rng(0)
+    for layer in model.layers:  # batch statistics of a trained network: no stage left dead behind its ReLU
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.uniform(0.1, 0.5, beta.shape),
+                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, variance.shape)])
+    exported = export_form(model)
+    kinds = [type(layer) for layer in exported.layers]
+    assert keras.layers.UpSampling2D not in kinds and NearestUp in kinds
+    assert all(layer.dilation_rate == (1, 1) for layer in exported.layers if isinstance(layer, keras.layers.DepthwiseConv2D))
+    assert {(5, 5), (9, 9)} <= {layer.kernel_size for layer in exported.layers if isinstance(layer, keras.layers.DepthwiseConv2D)}
+    photos = rng.uniform(0, 1, (2, 96, 128, 3)).astype(np.float32)
+    expected = model.predict(photos, verbose=0)
+    assert expected.std() > 0.01  # not a saturated map: the comparison means something
+    np.testing.assert_allclose(exported.predict(photos, verbose=0), expected, atol=1e-5)
 
 
 def test_gate_refuses_an_int8_model_that_loses_iou(tmp_path, monkeypatch):
