@@ -73,6 +73,34 @@ def to_onnx(model, opset: int = OPSET, input_name: str = INPUT_NAME, input_shape
     return proto
 
 
+def fixed_scale_upsampling(proto: onnx.ModelProto, block: int) -> int:
+    """Give every nearest-neighbour Resize of `proto` (from `layers.NearestUp`) the constant scales [1, 1, block,
+    block] instead of the output size tf2onnx computes from the input's shape (Shape, Slice, Mul and Concat):
+    the same output (the size is always `block` times the input's), and a Resize whose scales are known when the
+    session is made is one that onnxruntime runs in its blocked NCHWc layout beside the convolutions, without
+    reordering the tensors around it. The steps that only computed the sizes are removed. Returns how many
+    Resize nodes were changed."""
+    graph, changed = proto.graph, 0
+    for node in graph.node:
+        attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type != "Resize" or attributes.get("mode") != b"nearest" or len(node.input) < 4:
+            continue
+        scales = f"{node.name}/fixed_scales"
+        graph.initializer.append(onnx.numpy_helper.from_array(np.array([1, 1, block, block], np.float32), scales))
+        node.input[:] = [node.input[0], "", scales]
+        changed += 1
+    while True:  # drop the nodes, then the initializers, that nothing reads any more
+        needed = {name for node in graph.node for name in node.input} | {value.name for value in graph.output}
+        unused = [node for node in graph.node if not any(name in needed for name in node.output)]
+        if not unused:
+            break
+        for node in unused:
+            graph.node.remove(node)
+    for initializer in [i for i in graph.initializer if i.name not in needed]:
+        graph.initializer.remove(initializer)
+    return changed
+
+
 def set_metadata(proto: onnx.ModelProto, fields: dict[str, object]) -> None:
     """Replace `metadata_props` with `fields`, every value as a string (ONNX stores strings only)."""
     del proto.metadata_props[:]
