@@ -72,7 +72,9 @@ def to_photo(image: np.ndarray, long_side: int = INK_LONG_SIDE, flatten: bool = 
     resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     padded_h, padded_w = -(-height // INK_MULTIPLE) * INK_MULTIPLE, -(-width // INK_MULTIPLE) * INK_MULTIPLE
     photo = flatten_light(resized) if flatten else resized.astype(np.float32) * np.float32(1 / 255)
-    return cv2.copyMakeBorder(photo, 0, padded_h - height, 0, padded_w - width, cv2.BORDER_REPLICATE)[None], (height, width)
+    if (padded_h, padded_w) != (height, width):  # (4:3 frames, 320x240 at the working size, need none)
+        photo = cv2.copyMakeBorder(photo, 0, padded_h - height, 0, padded_w - width, cv2.BORDER_REPLICATE)
+    return photo[None], (height, width)
 
 
 def check_ink_contract(session, path: Path) -> None:
