@@ -6,35 +6,37 @@ import keras
 import tensorflow as tf
 
 
-@keras.saving.register_keras_serializable(package="edgedigits")
-class DepthToSpace(keras.layers.Layer):
-    """[N, H, W, C * b * b] -> [N, H * b, W * b, C] (ONNX DepthToSpace): a sub-pixel output layer."""
+class BlockLayer(keras.layers.Layer):
+    """A layer that changes height and width by a whole factor `block` (saved in its config)."""
 
     def __init__(self, block: int = 2, **kwargs):
         super().__init__(**kwargs)
         self.block = block
 
-    def call(self, inputs):
-        return tf.nn.depth_to_space(inputs, self.block)
-
-    def compute_output_shape(self, input_shape):
-        n, h, w, c = input_shape
-        grow = lambda size: None if size is None else size * self.block  # noqa: E731
-        return (n, grow(h), grow(w), None if c is None else c // (self.block * self.block))
+    def grow(self, size):
+        return None if size is None else size * self.block
 
     def get_config(self):
         return {**super().get_config(), "block": self.block}
 
 
 @keras.saving.register_keras_serializable(package="edgedigits")
-class NearestUp(keras.layers.Layer):
+class DepthToSpace(BlockLayer):
+    """[N, H, W, C * b * b] -> [N, H * b, W * b, C] (ONNX DepthToSpace): a sub-pixel output layer."""
+
+    def call(self, inputs):
+        return tf.nn.depth_to_space(inputs, self.block)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        return (n, self.grow(h), self.grow(w), None if c is None else c // (self.block * self.block))
+
+
+@keras.saving.register_keras_serializable(package="edgedigits")
+class NearestUp(BlockLayer):
     """[N, H, W, C] -> [N, H * b, W * b, C], each pixel repeated b x b times: UpSampling2D's nearest neighbour,
     written as the one op that tf2onnx turns into one ONNX Resize (asymmetric coordinates, floor: pixel i of the
     output is pixel i // b of the input). Keras's UpSampling2D exports as Shape, Tile and Reshape steps per axis."""
-
-    def __init__(self, block: int = 2, **kwargs):
-        super().__init__(**kwargs)
-        self.block = block
 
     def call(self, inputs):
         size = tf.shape(inputs)[1:3] * self.block
@@ -42,11 +44,7 @@ class NearestUp(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape
-        grow = lambda size: None if size is None else size * self.block  # noqa: E731
-        return (n, grow(h), grow(w), c)
-
-    def get_config(self):
-        return {**super().get_config(), "block": self.block}
+        return (n, self.grow(h), self.grow(w), c)
 
 
 def export_form(model):
