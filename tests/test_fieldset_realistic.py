@@ -22,6 +22,13 @@ def test_same_seed_same_page_and_tags(mnist):
     assert all(line.replace(" ", "").isdigit() for line in first.lines)
 
 
+@pytest.mark.parametrize("paper, ink", [("grid", "pencil"), ("ruled", "pencil"), ("blackboard", None), ("whiteboard", "pencil")])
+def test_a_page_can_be_drawn_in_a_given_look(mnist, paper, ink):
+    page = render_realistic(np.random.default_rng(2), "medium", "mnist", mnist[1], frame=(320, 240), paper=paper, ink=ink)
+    expected_ink = {"blackboard": "chalk", "whiteboard": "marker"}.get(paper, ink)  # a board takes its own ink
+    assert f"paper:{paper}" in page.tags and f"ink:{expected_ink}" in page.tags
+
+
 @pytest.mark.parametrize("level", LEVELS)
 def test_touching_pages_are_tagged(mnist, level):
     page = render_realistic(np.random.default_rng(1), level, "mnist", mnist[1], touching=True, frame=(320, 240))

@@ -98,6 +98,8 @@ def test_training_pages_have_exact_targets(mnist):
         assert abs(gray[ink].mean() - gray[near].mean()) > 8
     again, _ = draw_pages(5, 4, (images[:2000], labels[:2000]))
     assert np.array_equal(photos, again)  # deterministic by seed
+    hard, hard_targets = draw_pages(5, 4, (images[:2000], labels[:2000]), hard_share=1.0)
+    assert not np.array_equal(photos, hard) and all(0 < (t > 127).mean() < 0.3 for t in hard_targets)
 
 
 def test_mask_iou():

@@ -352,13 +352,15 @@ def choose_layout(rng: np.random.Generator, random_number=random_number) -> tupl
 
 def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_test, touching: bool | None = None,
                      frame: tuple[int, int] | None = None, with_target: bool = False,
-                     random_number=random_number) -> RealisticPage:
+                     random_number=random_number, paper: str | None = None, ink: str | None = None) -> RealisticPage:
     """One photographed page at `level` (easy, medium, hard) with digits from `source` (frame size drawn unless given).
 
     `mnist_test` is the (images, labels) pair MNIST glyphs are drawn from (the ink segmenter's training data
     passes MNIST's training set instead). With `with_target`, the page also carries the exact per-pixel
     target of the digits' ink (not the paper's lines, the clutter, the desk or the light), warped like the page.
     `random_number(rng, shortest, longest)` writes the numbers (the field sets keep `fieldset.random_number`).
+    `paper` and `ink` (from PAPERS and INKS) are drawn unless given; a blackboard always has chalk and a
+    whiteboard a marker.
     """
     grade = LEVELS.index(level)
     tags = [f"source:{source}"]
@@ -371,12 +373,13 @@ def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_te
 
     # Surface, ink, background.
     paper_weights = ((0.4, 0.25, 0.1, 0.1, 0.15, 0.0, 0.0), (0.15, 0.15, 0.2, 0.2, 0.15, 0.08, 0.07), (0.1, 0.1, 0.2, 0.2, 0.2, 0.1, 0.1))[grade]
-    paper = PAPERS[rng.choice(len(PAPERS), p=paper_weights)]
+    if paper is None:
+        paper = PAPERS[rng.choice(len(PAPERS), p=paper_weights)]
     if paper == "blackboard":
         ink = "chalk"
     elif paper == "whiteboard":
         ink = "marker"
-    else:
+    elif ink is None:
         ink_weights = ((0.45, 0.35, 0.1, 0.0, 0.1), (0.25, 0.25, 0.15, 0.2, 0.15), (0.2, 0.2, 0.2, 0.25, 0.15))[grade]
         ink = INKS[rng.choice(5, p=ink_weights)]
     on_desk = paper == "sticky" or (paper not in ("whiteboard", "blackboard") and rng.random() < (0.25, 0.55, 0.7)[grade])
