@@ -29,6 +29,13 @@ def test_a_page_can_be_drawn_in_a_given_look(mnist, paper, ink):
     assert f"paper:{paper}" in page.tags and f"ink:{expected_ink}" in page.tags
 
 
+def test_a_page_can_be_drawn_with_a_given_clutter_and_refuses_unknown_looks(mnist):
+    page = render_realistic(np.random.default_rng(2), "easy", "mnist", mnist[1], frame=(320, 240), clutter="circle")
+    assert "clutter:circle" in page.tags  # easy pages never draw clutter by themselves
+    with pytest.raises(ValueError, match="grids"):
+        render_realistic(np.random.default_rng(2), "easy", "mnist", mnist[1], frame=(320, 240), paper="grids")
+
+
 @pytest.mark.parametrize("level", LEVELS)
 def test_touching_pages_are_tagged(mnist, level):
     page = render_realistic(np.random.default_rng(1), level, "mnist", mnist[1], touching=True, frame=(320, 240))

@@ -218,6 +218,7 @@ def draw_clutter(rng: np.random.Generator, ink: np.ndarray, box, height: float, 
 
 PAPERS = ("white", "offwhite", "grid", "ruled", "sticky", "whiteboard", "blackboard")
 INKS = ("felt", "ballpoint", "red", "pencil", "marker", "chalk")
+CLUTTER = ("underline", "box", "circle")  # drawn around numbers with the page's pen (`draw_clutter`)
 
 
 def paper_colour(rng: np.random.Generator, paper: str) -> np.ndarray:
@@ -352,17 +353,21 @@ def choose_layout(rng: np.random.Generator, random_number=random_number) -> tupl
 
 def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_test, touching: bool | None = None,
                      frame: tuple[int, int] | None = None, with_target: bool = False,
-                     random_number=random_number, paper: str | None = None, ink: str | None = None) -> RealisticPage:
+                     random_number=random_number, paper: str | None = None, ink: str | None = None,
+                     clutter: str | None = None) -> RealisticPage:
     """One photographed page at `level` (easy, medium, hard) with digits from `source` (frame size drawn unless given).
 
     `mnist_test` is the (images, labels) pair MNIST glyphs are drawn from (the ink segmenter's training data
     passes MNIST's training set instead). With `with_target`, the page also carries the exact per-pixel
     target of the digits' ink (not the paper's lines, the clutter, the desk or the light), warped like the page.
     `random_number(rng, shortest, longest)` writes the numbers (the field sets keep `fieldset.random_number`).
-    `paper` and `ink` (from PAPERS and INKS) are drawn unless given; a blackboard always has chalk and a
-    whiteboard a marker.
+    `paper`, `ink` and `clutter` (from PAPERS, INKS and CLUTTER) are drawn unless given; a blackboard always has
+    chalk and a whiteboard a marker.
     """
     grade = LEVELS.index(level)
+    for name, value, known in (("paper", paper, PAPERS), ("ink", ink, INKS), ("clutter", clutter, CLUTTER)):
+        if value is not None and value not in known:
+            raise ValueError(f"{name} {value!r} is not one of {', '.join(known)}")
     tags = [f"source:{source}"]
     # Frame, and the scale at which the scene is drawn.
     if frame is None:
@@ -432,9 +437,9 @@ def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_te
     clutter_layer = np.zeros((sh, sw), np.float32)  # lines drawn around them with the same pen
     text_x0 = rng.uniform(digit_height, max(digit_height + 1, sw - text_width - digit_height))
     text_y0 = rng.uniform(digit_height, max(digit_height + 1, sh - text_height - digit_height))
-    clutter = None
-    if rng.random() < (0.0, 0.3, 0.5)[grade]:
-        clutter = ("underline", "box", "circle")[rng.integers(3)]
+    if clutter is None and rng.random() < (0.0, 0.3, 0.5)[grade]:
+        clutter = CLUTTER[rng.integers(3)]
+    if clutter:
         tags.append(f"clutter:{clutter}")
     lines, centres = [], []
     for row, line_numbers in enumerate(numbers):

@@ -54,7 +54,7 @@ HELD_OUT_SEED = 2000
 # runtime takes such strokes back instead, `segment.lone_strokes`.)
 ONES_SHARE = 0.1
 # Pencil on squared, ruled and sticky-note paper and chalk on a board are where the map failed most (on the tuning
-# pages pencil on squared paper read 14 of 39 pages, against 78% of all): on top of the natural draw, HARD_SHARE of
+# pages pencil on squared paper read 14 of 39 pages, against 84% of all): on top of the natural draw, HARD_SHARE of
 # the training pages show one of these looks, at the medium or hard level (`InkTrainConfig.hard_share`).
 HARD_LOOKS = (("grid", "pencil"), ("ruled", "pencil"), ("sticky", "pencil"), ("offwhite", "pencil"), ("white", "pencil"),
               ("blackboard", None))
