@@ -438,7 +438,7 @@ def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_te
     text_x0 = rng.uniform(digit_height, max(digit_height + 1, sw - text_width - digit_height))
     text_y0 = rng.uniform(digit_height, max(digit_height + 1, sh - text_height - digit_height))
     if clutter is None and rng.random() < (0.0, 0.3, 0.5)[grade]:
-        clutter = CLUTTER[rng.integers(3)]
+        clutter = CLUTTER[rng.integers(len(CLUTTER))]
     if clutter:
         tags.append(f"clutter:{clutter}")
     lines, centres = [], []
