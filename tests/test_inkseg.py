@@ -100,6 +100,22 @@ def test_training_pages_have_exact_targets(mnist):
     assert np.array_equal(photos, again)  # deterministic by seed
     hard, hard_targets = draw_pages(5, 4, (images[:2000], labels[:2000]), hard_share=1.0)
     assert not np.array_equal(photos, hard) and all(0 < (t > 127).mean() < 0.3 for t in hard_targets)
+    circled, circled_targets = draw_pages(5, 4, (images[:2000], labels[:2000]), circle_share=1.0)
+    assert not np.array_equal(photos, circled) and all(0 < (t > 127).mean() < 0.3 for t in circled_targets)
+
+
+def test_page_look_draws_hard_looks_and_circles_at_their_shares():
+    from edgedigits.fieldset_realistic import LEVELS
+    from edgedigits.train.inkseg import HARD_LOOKS, page_look
+
+    looks = np.random.default_rng(0)
+    assert [page_look(i, looks, 0.0, 0.0) for i in range(3)] == [(level, {}) for level in LEVELS]
+    hard = [page_look(i, looks, 1.0, 0.0) for i in range(40)]
+    assert all(level != "easy" and (look["paper"], look["ink"]) in HARD_LOOKS for level, look in hard)
+    assert len({(look["paper"], look["ink"]) for _, look in hard}) > 2
+    assert all(look == {"clutter": "circle"} and level != "easy" for level, look in (page_look(i, looks, 0.0, 1.0) for i in range(9)))
+    drawn = [page_look(i, looks, 0.3, 0.2)[1] for i in range(2000)]
+    assert abs(sum("paper" in d for d in drawn) / 2000 - 0.3) < 0.04 and abs(sum("clutter" in d for d in drawn) / 2000 - 0.2) < 0.04
 
 
 def test_mask_iou():

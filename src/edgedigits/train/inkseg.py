@@ -90,22 +90,32 @@ def one_rich_number(rng: np.random.Generator, shortest: int, longest: int) -> st
     return "".join("1" if rng.random() < ONES_SHARE else str(rng.integers(0, 10)) for _ in range(length))
 
 
+def page_look(index: int, looks: np.random.Generator, hard_share: float, circle_share: float) -> tuple[str, dict]:
+    """The level and `render_realistic` look arguments of training page `index`: with chance `hard_share` one of the
+    HARD_LOOKS, with chance `circle_share` circles around its numbers (both at the medium or hard level), else the
+    natural draw at the level `index` gives. `looks` is a stream of its own: the page's own draws stay the same."""
+    from edgedigits.fieldset_realistic import LEVELS
+
+    chance = looks.random()
+    if chance < hard_share:
+        paper, ink = HARD_LOOKS[looks.choice(len(HARD_LOOKS), p=HARD_WEIGHTS)]
+        return LEVELS[1 + index % 2], {"paper": paper, "ink": ink}
+    if chance < hard_share + circle_share:
+        return LEVELS[1 + index % 2], {"clutter": "circle"}
+    return LEVELS[index % 3], {}
+
+
 def draw_pages(seed: int, count: int, digits, hard_share: float = 0.0, circle_share: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """`count` training pages (photos uint8 [n, 240, 320, 3], targets uint8 [n, 240, 320]) from `seed`, about
-    `hard_share` of them in one of the HARD_LOOKS and `circle_share` with circles drawn around their numbers (drawn
-    from a stream of their own: with 0 and 0 the pages are the natural draw's)."""
-    from edgedigits.fieldset_realistic import LEVELS, render_realistic
+    `hard_share` of them in one of the HARD_LOOKS and `circle_share` with circles drawn around their numbers
+    (`page_look`: with 0 and 0 the pages are the natural draw's)."""
+    from edgedigits.fieldset_realistic import render_realistic
 
     rng, looks = np.random.default_rng(seed), np.random.default_rng(seed + 99)
     photos, targets = [], []
     for index in range(count):
         frame = TRAIN_FRAMES[rng.choice(len(TRAIN_FRAMES), p=TRAIN_FRAME_WEIGHTS)]
-        level, look, chance = LEVELS[index % 3], {}, looks.random()
-        if chance < hard_share:
-            paper, ink = HARD_LOOKS[looks.choice(len(HARD_LOOKS), p=HARD_WEIGHTS)]
-            level, look = LEVELS[1 + index % 2], {"paper": paper, "ink": ink}
-        elif chance < hard_share + circle_share:
-            level, look = LEVELS[1 + index % 2], {"clutter": "circle"}
+        level, look = page_look(index, looks, hard_share, circle_share)
         page = render_realistic(rng, level, TRAIN_SOURCES[rng.integers(2)], digits, frame=frame, with_target=True,
                                 random_number=one_rich_number, **look)
         photo, target = fit_to_page(page.image, page.target)
