@@ -254,6 +254,56 @@ def test_a_digit_the_map_marked_in_part_is_completed_from_the_photo(complete, mo
         assert one.h < 0.5 * boxes[0].h
 
 
+def two(image, x, scale, thickness, foot=True):
+    """A 2 as a pen draws it, its left edge at `x` (in 640x480 pixels; `scale` 0.5 draws it on the half-size map)."""
+    points = [(2, 15), (10, 2), (25, 0), (36, 10), (34, 25), (4, 58)] + ([(48, 58)] if foot else [])
+    cv2.polylines(image, [np.int32([((x + px) * scale, (100 + py) * scale) for px, py in points])], False,
+                  255 if scale < 1 else 30, thickness)
+
+
+@pytest.mark.parametrize("bases", [True, False])
+def test_the_foot_of_a_two_the_map_took_for_an_underline_is_taken_back(bases, monkeypatch):
+    """"22": the map marks the first 2 whole and the second without its long flat foot (an underline, to the map;
+    read as 7). The photo's component under the second 2's ink reaches past its box and is no bigger than a digit:
+    it is taken back whole. Without the step (BASE_REACH beyond reach) the box ends where the diagonal does."""
+    import edgedigits.runtime.segment as segmentation
+
+    if not bases:
+        monkeypatch.setattr(segmentation, "BASE_REACH", 10.0)
+    gray = np.full((480, 640), 215, np.uint8)
+    ink = np.zeros((240, 320), np.uint8)
+    for x, foot in ((200, True), (270, False)):
+        two(gray, x, 1.0, 5)
+        two(ink, x, 0.5, 3, foot)
+    boxes = sorted(segment(gray, ink=ink).boxes, key=lambda b: b.x)
+    assert len(boxes) == 2
+    second = boxes[1]
+    if bases:
+        assert second.right >= 270 + 46 and abs(second.w - boxes[0].w) <= 4  # the foot, as long as the first 2's
+    else:
+        assert second.right <= 270 + 40
+
+
+@pytest.mark.parametrize("width", [1.3, 10.0])
+def test_an_underline_touching_a_digit_is_not_taken_for_a_foot(width, monkeypatch):
+    """"2" underlined, the line touching its foot: in the photo the digit and the line are one component, wider
+    than a digit (BASE_WIDTH), so it stays out of the mask as the map left it; with no width limit it would not."""
+    import edgedigits.runtime.segment as segmentation
+
+    monkeypatch.setattr(segmentation, "BASE_WIDTH", width)
+    gray = np.full((480, 640), 215, np.uint8)
+    ink = np.zeros((240, 320), np.uint8)
+    two(gray, 200, 1.0, 5)
+    two(ink, 200, 0.5, 3)
+    cv2.line(gray, (150, 160), (340, 160), 30, 5)  # the underline, under and touching the foot
+    boxes = segment(gray, ink=ink).boxes
+    assert len(boxes) == 1
+    if width < 2:
+        assert boxes[0].x >= 196 and boxes[0].right <= 200 + 54
+    else:
+        assert boxes[0].right >= 330
+
+
 @pytest.mark.parametrize("arcs", [True, False])
 def test_the_end_of_a_circle_drawn_around_a_number_leaves_its_last_digit(arcs, monkeypatch):
     """"330" in a circle: the map marks the circle's end beside the 0 as ink, glued to it (read as "07"). The

@@ -768,6 +768,40 @@ def completed_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> 
     return found
 
 
+# The flat foot of a 2 (`completed_bases`): on the tuning pages 1,159 -> 1,163 of 1,350 (5 pages fixed, all a 2
+# read as 7; 1 broken, small digits on squared paper), digits wrong 236 -> 226; BASE_REACH 0.1 1,163, 0.25 1,161;
+# BASE_WIDTH 1.15 1,160, 1.5 1,162. The old 300-page set reads the same.
+BASE_REACH = 0.15  # a digit's photo ink reaching this share of its height past its box ...
+BASE_WIDTH = 1.3  # ... in a photo component no wider or taller than this share of the box's height ...
+
+
+def completed_bases(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> list[tuple[int, int, np.ndarray]]:
+    """The flat foot of a 2 the map took for an underline (read as 7): where the photo's own component (`photo`)
+    under a box's ink reaches BASE_REACH of the box's height past it, but is no wider or taller than BASE_WIDTH
+    of it (an underline or a grid line touching the digit makes it far wider) and overlaps no other box, the
+    whole component. Returns (x, y, pixels) pieces to add to the mask (`labels`: its half-resolution labels)."""
+    components = photo.components_beside(labels) if boxes else None
+    if components is None:
+        return []
+    count, photo_labels, stats = components
+    found = []
+    for box in boxes:
+        rows, columns = slice(box.y // 2, -(-box.bottom // 2)), slice(box.x // 2, -(-box.right // 2))
+        under = photo_labels[rows, columns][np.isin(labels[rows, columns], box.labels)]
+        for i in np.unique(under[under > 0]):
+            x, y, w, h = (int(v) * 2 for v in stats[i, :4])
+            reach = max(box.x - x, x + w - box.right, box.y - y, y + h - box.bottom)
+            if reach < BASE_REACH * box.h or w > BASE_WIDTH * box.h or h > BASE_WIDTH * box.h:
+                continue
+            other = [b for b in boxes if b is not box and b.x < x + w and x < b.right and b.y < y + h and y < b.bottom]
+            if other:
+                continue
+            piece = doubled((photo_labels[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] == i).astype(np.uint8) * 255)
+            piece = piece[: photo.sharp.shape[0] - y, : photo.sharp.shape[1] - x]
+            found.append((x, y, cv2.min(piece, photo.sharp[y : y + piece.shape[0], x : x + piece.shape[1]])))
+    return found
+
+
 # Circles drawn around numbers (`loop_arcs`): tuning pages 1,120 -> 1,130 of 1,350 (seed 13 742 -> 752, seed 11 378
 # either way), digits invented 119 -> 99; and with such circles left alone by `drop_loop_sides` (a 1 beside its side
 # was dropped as the side) 1,134, invented 99. On seed 13: ARC_BAND 0.75 749, 1.25 751, 1.5 751, 2.0 743, 3.0 737;
@@ -958,7 +992,7 @@ def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
             labels, boxes = digit_boxes()
         ordered, spaces = group_lines(boxes)
         # So do the rest of the digits it marked in part; the circles and boxes drawn around numbers leave it.
-        for step, combine in ((completed_strokes, cv2.max), (loop_arcs, cv2.subtract)):
+        for step, combine in ((completed_strokes, cv2.max), (completed_bases, cv2.max), (loop_arcs, cv2.subtract)):
             pieces = step(ordered, labels, photo)
             if pieces:
                 change_mask(mask, pieces, combine)
