@@ -783,7 +783,7 @@ def completed_bases(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
     components = photo.components_beside(labels) if boxes else None
     if components is None:
         return []
-    count, photo_labels, stats = components
+    _, photo_labels, stats = components
     found = []
     for box in boxes:
         rows, columns = slice(box.y // 2, -(-box.bottom // 2)), slice(box.x // 2, -(-box.right // 2))
