@@ -682,6 +682,12 @@ class PhotoInk:
             self.count, self.labels, self.stats = half_components(self.sharp)
         return self.count, self.labels, self.stats
 
+    def piece(self, x: int, y: int, half: np.ndarray) -> tuple[int, int, np.ndarray]:
+        """A (x, y, pixels) piece for `change_mask`: the half-resolution mask `half` (boolean or uint8 0/255) whose
+        top left is at (x, y) in full-resolution pixels, doubled, clipped to the photo and kept to its own ink."""
+        piece = doubled(half)[: self.sharp.shape[0] - y, : self.sharp.shape[1] - x]
+        return x, y, cv2.min(piece, self.sharp[y : y + piece.shape[0], x : x + piece.shape[1]])
+
     def components_beside(self, labels: np.ndarray) -> tuple[int, np.ndarray, np.ndarray] | None:
         """`components`, or None where there is no ink, too many pieces (texture), or they are not at the
         resolution of the mask's own half-resolution `labels`."""
@@ -722,8 +728,7 @@ def lone_strokes(boxes: list[Box], photo: PhotoInk) -> list[tuple[int, int, np.n
         def overlaps(box: Box) -> bool:
             return box.x < candidate.right and candidate.x < box.right and box.y < candidate.bottom and candidate.y < box.bottom
         if any(beside(box) for box in boxes) and not any(overlaps(box) for box in boxes):
-            piece = doubled(labels[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] == i)
-            found.append((x, y, cv2.min(piece, sharp[y : y + h, x : x + w])))
+            found.append(photo.piece(x, y, labels[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] == i))
     return found
 
 
@@ -760,11 +765,7 @@ def completed_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> 
         ids = np.unique(under[under > 0])
         if not ids.size:
             continue
-        part = np.isin(photo_labels[rows, columns], ids).astype(np.uint8) * 255
-        y, x = rows.start * 2, columns.start * 2
-        piece = doubled(part)
-        piece = piece[: photo.sharp.shape[0] - y, : photo.sharp.shape[1] - x]
-        found.append((x, y, cv2.min(piece, photo.sharp[y : y + piece.shape[0], x : x + piece.shape[1]])))
+        found.append(photo.piece(columns.start * 2, rows.start * 2, np.isin(photo_labels[rows, columns], ids)))
     return found
 
 
@@ -793,12 +794,9 @@ def completed_bases(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
             reach = max(box.x - x, x + w - box.right, box.y - y, y + h - box.bottom)
             if reach < BASE_REACH * box.h or w > BASE_WIDTH * box.h or h > BASE_WIDTH * box.h:
                 continue
-            other = [b for b in boxes if b is not box and b.x < x + w and x < b.right and b.y < y + h and y < b.bottom]
-            if other:
+            if any(b is not box and b.x < x + w and x < b.right and b.y < y + h and y < b.bottom for b in boxes):
                 continue
-            piece = doubled((photo_labels[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] == i).astype(np.uint8) * 255)
-            piece = piece[: photo.sharp.shape[0] - y, : photo.sharp.shape[1] - x]
-            found.append((x, y, cv2.min(piece, photo.sharp[y : y + piece.shape[0], x : x + piece.shape[1]])))
+            found.append(photo.piece(x, y, photo_labels[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] == i))
     return found
 
 

@@ -199,8 +199,7 @@ def tune_on_pages(name: str, model, config: TrainConfig, out_dir: Path, images: 
         pages = min(pages, max(4, config.subset // 100))
     began = time.perf_counter()
     with pagecrops.ink_model_for_crops(out_dir) as ink_path:
-        examples = pagecrops.harvest(pages, pagecrops.PAGE_SEED + config.seed, split_digits(config.data)[0], ink_path,
-                                     hard_share=pagecrops.HARD_SHARE, circle_share=pagecrops.CIRCLE_SHARE)
+        examples = pagecrops.harvest(pages, pagecrops.PAGE_SEED + config.seed, split_digits(config.data)[0], ink_path)
     drawn = time.perf_counter() - began
     print(f"{name}: {len(examples.digits)} single-digit crops from {pages} generated photo pages, cut by the runtime with "
           f"{ink_path.name} ({drawn:.0f}s)", flush=True)
