@@ -378,3 +378,51 @@ def test_a_box_without_ink_is_dropped_not_fatal(tmp_path, monkeypatch):
     monkeypatch.setattr(reader_module, "segment", lambda image, ink=None: Segments(mask, labels, boxes, 1.0, [False, False]))
     reading = Reader(write_linear_onnx(tmp_path / "linear.onnx"), device="cpu").read(np.zeros((100, 200), np.uint8))
     assert len(reading.digits) == 1 and reading.digits[0].box[0] == 20
+
+
+class WholeAndPieces(Model):
+    """A stand-in digit classifier: every box of the page a 9 at 0.93 (a 1 glued to a 9 reads as the 9), and the
+    pieces of a run (its second call) read as `pieces`, each at 0.95."""
+
+    def __init__(self, pieces: str):
+        super().__init__(path="pieces", session=None, provider="test", metadata={})
+        self.pieces, self.calls = pieces, 0
+
+    def predict(self, images, batch_size=256):
+        self.calls += 1
+        rows = []
+        for k in range(len(images)):
+            value, sure = (9, 0.93) if self.calls == 1 else (int(self.pieces[k % len(self.pieces)]), 0.95)
+            row = np.full(10, (1 - sure) / 9, np.float32)
+            row[value] = sure
+            rows.append(row)
+        return np.array(rows)
+
+
+class StandInInk:
+    """A stand-in ink segmenter that returns a fixed map."""
+
+    def __init__(self, ink):
+        self.ink = ink
+
+    def ink_map(self, image):
+        return self.ink
+
+
+@pytest.mark.parametrize("pieces, line, expected", [("19", False, "19"), ("79", False, "9"), ("19", True, "9")])
+def test_a_run_read_unsurely_is_taken_where_the_digit_model_reads_its_pieces_the_same(pieces, line, expected):
+    """The sequence model reads a box the digit model takes for a 9 at 0.93 as "19", at 0.6 a digit: under RUN_TRUST
+    times 0.93. Its digits are still taken where the digit model reads the run's pieces as 1 and 9 (0.6 x 0.95 over
+    AGREE_TRUST x 0.93); not where it reads a piece as another digit, nor where the photo's ink of the box runs on
+    past it (a margin line glued to a digit, read as a 1 by both models)."""
+    from test_inkseg import digit_glued_to_a_line
+
+    from edgedigits.runtime import Reader
+    from edgedigits.runtime.reader import AGREE_TRUST, RUN_TRUST
+
+    assert 0.6 < RUN_TRUST * 0.93 and 0.6 * 0.95 > AGREE_TRUST * 0.93
+    page, ink = digit_glued_to_a_line(line)
+    reader = Reader(WholeAndPieces(pieces))
+    reader.ink_model, reader.sequence_model = StandInInk(ink), FixedSequence("19", confidence=0.6)
+    assert reader.read(page).text == expected
+    assert len(reader.sequence_model.crops) == 1

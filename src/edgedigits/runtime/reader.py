@@ -52,6 +52,16 @@ WIDE_RUN_TRUST = 0.5  # ... more surely than this
 # beside it ("61" read as an 8 at 0.63) adds little width. Tuning pages 1,110 -> 1,118 of 1,350 (0.9: 1,117;
 # 0.8: 1,116), invented 144 -> 146.
 SEQUENCE_UNSURE = 0.95
+# A run the sequence model reads less surely than RUN_TRUST asks still becomes its digits where the digit model, reading
+# each piece alone, reads the same digits, the least sure piece (both models' probabilities multiplied) more surely
+# than this times the digit model's reading of the whole box ("19" read 9 at 0.93 by the digit model, 1 at 0.54 and
+# 9 at 1.00 by the sequence model, its pieces 1 at 0.92 and 9 at 0.98) ...
+AGREE_TRUST = 0.5
+# ... and the photo's own ink of the box reaches no further past it than this share of its height, above and below
+# together (a margin line or a circle's side glued to a digit, read as a 1 by both models, reaches far; a 1 glued
+# to the digit beside it does not). Tuning pages 1,163 -> 1,170 of 1,350 (AGREE_TRUST 0.3 1,169, 0.7 1,169, 0.85
+# 1,167; without the reach 1,166; reach 0.1, 0.5 or 1.0: 1,170).
+PHOTO_REACH = 0.25
 # The page's typical digit (for WIDER_THAN_TYPICAL) is the lower median of its boxes' aspects, those thinner than this
 # (1s) left out: they tell nothing of how wide the page's digits are (`read_runs`).
 THINNEST_TYPICAL = 0.45
@@ -180,6 +190,9 @@ class Reader:
         measures the pair against the 7; boxes thinner than THINNEST_TYPICAL, 1s, not counted: with them the seed's
         own "2017" measured its 0 against the 2 and read "26017"; tuning pages 1,140 -> 1,142), WIDE_RUN_TRUST is sure enough (tuning pages: 346 -> 349 of 450). (Also asking the digit model to read each
         piece as the same digit lost more touching pairs than it saved: 322 against 329 of 450 tuning pages.)
+        A run read less surely than that is still taken where the digit model reads each of its pieces as the
+        sequence model did (`pieces_agree`, AGREE_TRUST) and the photo's own ink of the box ends near it
+        (`Segments.photo_reach` under PHOTO_REACH: not a margin line or a circle's side read as a 1).
         Each digit's piece of the run reaches halfway to its neighbours' CTC columns; the digit model reads
         the piece too, and the digit is the most likely under both models (their probabilities multiplied).
         A box the digit model is unsure of (under the unsure threshold: it would show as ?) that the sequence model
@@ -190,7 +203,7 @@ class Reader:
         candidates = [i for i, d in enumerate(digits) if d.box[2] > SEQUENCE_ASPECT * d.box[3] or d.confidence < SEQUENCE_UNSURE]
         if not candidates:
             return digits, gaps
-        runs = {}  # index -> (decoded, pieces, surely a run)
+        runs = {}  # index -> (decoded, pieces, surely a run, trusted without its pieces' readings)
         singles = {}  # index -> the sequence model's probabilities for a box it reads as one digit
         aspects = sorted(d.box[2] / d.box[3] for d in digits)
         aspects = [a for a in aspects if a >= THINNEST_TYPICAL] or aspects
@@ -209,8 +222,9 @@ class Reader:
             too_narrow = any(b - a < NARROWEST_PIECE * segments.boxes[index].h for (a, b), value in zip(cuts, read.digits) if value not in NARROW_DIGITS)
             wide = digit.box[2] / digit.box[3] > WIDER_THAN_TYPICAL * typical
             trust = min(RUN_TRUST * digit.confidence, WIDE_RUN_TRUST) if wide else RUN_TRUST * digit.confidence
-            if surely_run or (not too_narrow and min(read.confidences) > trust):
-                runs[index] = (read, cuts, surely_run)
+            trusted = surely_run or (not too_narrow and min(read.confidences) > trust)
+            if trusted or (not too_narrow and segments.photo_reach(segments.boxes[index]) <= PHOTO_REACH):
+                runs[index] = (read, cuts, surely_run, trusted)
         if singles:  # a box the digit model would show as ? and the sequence model reads as one digit: both models
             digits = list(digits)
             for index, sequence_probabilities in singles.items():
@@ -220,9 +234,13 @@ class Reader:
                     digits[index] = replace(digits[index], value=value, confidence=float(both[value]))
         if not runs:
             return digits, gaps
-        pieces = [normalize_digit(crops[index][:, a:b]) for index, (_, cuts, _) in runs.items() for a, b in cuts]
+        pieces = [normalize_digit(crops[index][:, a:b]) for index, (_, cuts, _, _) in runs.items() for a, b in cuts]
         classified = iter(apply_temperature(self.model.predict(np.stack(pieces).reshape(-1, *INPUT_SHAPE)), self.temperature))
-        runs = {index: (read, cuts, surely_run, [next(classified) for _ in cuts]) for index, (read, cuts, surely_run) in runs.items()}
+        runs = {index: (read, cuts, surely_run, [next(classified) for _ in cuts], trusted) for index, (read, cuts, surely_run, trusted) in runs.items()}
+        runs = {index: (read, cuts, surely_run, piece_probabilities) for index, (read, cuts, surely_run, piece_probabilities, trusted) in runs.items()
+                if trusted or pieces_agree(read, piece_probabilities, digits[index].confidence)}
+        if not runs:
+            return digits, gaps
         new_digits, new_gaps = [], []
         for index, (digit, gap) in enumerate(zip(digits, gaps)):
             if index not in runs:
@@ -239,6 +257,15 @@ class Reader:
                 new_digits.append(Digit(value, float(both[value]), (part.x, part.y, part.w, part.h), digit.line))
                 new_gaps.append(gap if k == len(cuts) - 1 else False)
         return new_digits, new_gaps
+
+
+def pieces_agree(decoded, piece_probabilities: list[np.ndarray], box_confidence: float) -> bool:
+    """Whether the digit model reads each piece of a run (`piece_probabilities`) as the sequence model read it
+    (`decoded`), the least sure piece, both models' probabilities multiplied, more surely than AGREE_TRUST times
+    `box_confidence` (the digit model's reading of the whole box)."""
+    if any(int(p.argmax()) != value for p, value in zip(piece_probabilities, decoded.digits)):
+        return False
+    return min(c * p[value] for c, p, value in zip(decoded.confidences, piece_probabilities, decoded.digits)) > AGREE_TRUST * box_confidence
 
 
 def both_models(first: np.ndarray, second: np.ndarray) -> np.ndarray | None:

@@ -17,6 +17,7 @@ Usage:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from statistics import median
 
@@ -116,6 +117,7 @@ class Segments:
     scale: float = 1.0  # working resolution / original resolution
     gaps: list[bool] = field(default_factory=list)  # gaps[i]: a space between boxes[i] and boxes[i + 1]
     shade: np.ndarray | None = None  # uint8 ink strength at working resolution, the writing's own at 255 (`shade_of`)
+    photo: PhotoInk | None = None  # the photo's own ink (learned mask only)
 
     def crop(self, box: Box) -> np.ndarray:
         """The digit's own ink (uint8 0/255) inside its box; other components are blanked."""
@@ -124,6 +126,24 @@ class Segments:
         # numpy, not cv2.compare: OpenCV takes a Python number for a 4-element array when the window is tiny
         member = doubled(np.isin(labels, box.labels))
         return cv2.bitwise_and(window, member[: window.shape[0], : window.shape[1]])
+
+    def photo_reach(self, box: Box) -> float:
+        """How far the photo's own components under the box's ink reach past the box, above and below together, in
+        box heights (the largest of them): 0 for a digit or a run of touching digits, more for one glued to a margin
+        line or to the side of a circle around the number (a circle `loop_arcs` found: infinite). 0 without the
+        photo's ink (the threshold mask)."""
+        found = self.photo.components_beside(self.labels) if self.photo is not None else None
+        if found is None:
+            return 0.0
+        _, labels, stats = found
+        rows, columns = in_half(box)
+        member = np.isin(self.labels[rows, columns], box.labels)
+        under = np.unique(labels[rows, columns][member & (labels[rows, columns] > 0)])
+        if any(int(i) in self.photo.loops for i in under):
+            return math.inf
+        tops, bottoms = stats[under, cv2.CC_STAT_TOP] * 2, (stats[under, cv2.CC_STAT_TOP] + stats[under, cv2.CC_STAT_HEIGHT]) * 2
+        reach = np.maximum(0, box.y - tops) + np.maximum(0, bottoms - box.bottom)
+        return float(reach.max(initial=0)) / box.h
 
     def shaded_crop(self, box: Box, crop: np.ndarray | None = None) -> np.ndarray:
         """`crop` (made here unless given), with each ink pixel as dark as the photo has it (`shade`): a 9's loop
@@ -999,7 +1019,8 @@ def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
         kept = drop_loop_sides(ordered, labels, photo)
         if len(kept) < len(ordered):
             ordered, spaces = group_lines(kept)
-        return Segments(mask=mask, labels=labels, boxes=ordered, scale=scale, gaps=spaces, shade=shade_of(strength, mask))
+        return Segments(mask=mask, labels=labels, boxes=ordered, scale=scale, gaps=spaces, shade=shade_of(strength, mask),
+                        photo=photo)
     small = shrink(gray)
     dark = dark_ink(small)
     strength = remove_ruled_lines(ink_strength(gray, small, dark))
