@@ -236,9 +236,12 @@ class Reader:
             return digits, gaps
         pieces = [normalize_digit(crops[index][:, a:b]) for index, (_, cuts, _, _) in runs.items() for a, b in cuts]
         classified = iter(apply_temperature(self.model.predict(np.stack(pieces).reshape(-1, *INPUT_SHAPE)), self.temperature))
-        runs = {index: (read, cuts, surely_run, [next(classified) for _ in cuts], trusted) for index, (read, cuts, surely_run, trusted) in runs.items()}
-        runs = {index: (read, cuts, surely_run, piece_probabilities) for index, (read, cuts, surely_run, piece_probabilities, trusted) in runs.items()
-                if trusted or pieces_agree(read, piece_probabilities, digits[index].confidence)}
+        taken = {}
+        for index, (read, cuts, surely_run, trusted) in runs.items():
+            piece_probabilities = [next(classified) for _ in cuts]
+            if trusted or pieces_agree(read, piece_probabilities, digits[index].confidence):
+                taken[index] = (read, cuts, surely_run, piece_probabilities)
+        runs = taken
         if not runs:
             return digits, gaps
         new_digits, new_gaps = [], []
