@@ -135,10 +135,8 @@ class Segments:
         found = self.photo.components_beside(self.labels) if self.photo is not None else None
         if found is None:
             return 0.0
-        _, labels, stats = found
-        rows, columns = in_half(box)
-        member = np.isin(self.labels[rows, columns], box.labels)
-        under = np.unique(labels[rows, columns][member & (labels[rows, columns] > 0)])
+        under = self.photo.under(box, self.labels)
+        stats = found[2]
         if any(int(i) in self.photo.loops for i in under):
             return math.inf
         tops, bottoms = stats[under, cv2.CC_STAT_TOP] * 2, (stats[under, cv2.CC_STAT_TOP] + stats[under, cv2.CC_STAT_HEIGHT]) * 2
@@ -702,6 +700,17 @@ class PhotoInk:
             self.count, self.labels, self.stats = half_components(self.sharp)
         return self.count, self.labels, self.stats
 
+    def ink_under(self, box: Box, labels: np.ndarray) -> np.ndarray:
+        """The photo's component (`components`; 0: no photo ink) at each of the box's ink pixels in the mask's
+        half-resolution `labels`."""
+        window = in_half(box)
+        return self.components()[1][window][np.isin(labels[window], box.labels)]
+
+    def under(self, box: Box, labels: np.ndarray) -> np.ndarray:
+        """The photo's components under the box's ink (`ink_under`), each once."""
+        ink = self.ink_under(box, labels)
+        return np.unique(ink[ink > 0])
+
     def piece(self, x: int, y: int, half: np.ndarray) -> tuple[int, int, np.ndarray]:
         """A (x, y, pixels) piece for `change_mask`: the half-resolution mask `half` (boolean or uint8 0/255) whose
         top left is at (x, y) in full-resolution pixels, doubled, clipped to the photo and kept to its own ink."""
@@ -780,9 +789,7 @@ def completed_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> 
     for box, line in short:
         top, bottom = min(b.y for b in line + [box]), max(b.bottom for b in line + [box])
         rows, columns = slice(top // 2, -(-bottom // 2)), slice(box.x // 2, -(-box.right // 2))
-        own_rows = slice(box.y // 2, -(-box.bottom // 2))
-        under = photo_labels[own_rows, columns][np.isin(labels[own_rows, columns], box.labels)]
-        ids = np.unique(under[under > 0])
+        ids = photo.under(box, labels)
         if not ids.size:
             continue
         found.append(photo.piece(columns.start * 2, rows.start * 2, np.isin(photo_labels[rows, columns], ids)))
@@ -807,9 +814,7 @@ def completed_bases(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
     _, photo_labels, stats = components
     found = []
     for box in boxes:
-        rows, columns = slice(box.y // 2, -(-box.bottom // 2)), slice(box.x // 2, -(-box.right // 2))
-        under = photo_labels[rows, columns][np.isin(labels[rows, columns], box.labels)]
-        for i in np.unique(under[under > 0]):
+        for i in photo.under(box, labels):
             x, y, w, h = (int(v) * 2 for v in stats[i, :4])
             reach = max(box.x - x, x + w - box.right, box.y - y, y + h - box.bottom)
             if reach < BASE_REACH * box.h or w > BASE_WIDTH * box.h or h > BASE_WIDTH * box.h:
@@ -897,7 +902,7 @@ def loop_arcs(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> list[tup
     for index in np.flatnonzero(holds.sum(axis=1) >= LOOP_HOLDS):
         component = int(index) + 1
         inside = [boxes[k] for k in np.flatnonzero(holds[index])]
-        ink = np.concatenate([photo_labels[in_half(b)][np.isin(labels[in_half(b)], b.labels)] for b in inside])
+        ink = np.concatenate([photo.ink_under(b, labels) for b in inside])
         if not ink.size or (ink == component).mean() > ARC_SHARE:
             continue
         cx, cy, cw, ch, area = (int(v) for v in stats[component])
@@ -933,17 +938,10 @@ def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
     found = photo.components_beside(labels) if LOOP_SHARE > 0 and thin and len(boxes) >= LOOP_HOLDS + 1 else None
     if found is None:
         return boxes
-    _, photo_labels, stats = found
-
-    def own(box: Box) -> np.ndarray:
-        return np.isin(labels[in_half(box)], box.labels)
-
-    def region_of(box: Box) -> np.ndarray:
-        return photo_labels[in_half(box)]
-
+    stats = found[2]
     dropped = set()
     for box in thin:
-        mine = region_of(box)[own(box)]
+        mine = photo.ink_under(box, labels)
         mine = mine[mine > 0]
         if mine.size == 0:
             continue
@@ -957,7 +955,7 @@ def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
             continue
         if not (all(other.x > box.x for other in inside) or all(other.right < box.right for other in inside)):
             continue  # digits on both sides: a 1 that a stretch of grid line joins to the loop (a loop's side is outside)
-        ink = np.concatenate([region_of(other)[own(other)] for other in inside])
+        ink = np.concatenate([photo.ink_under(other, labels) for other in inside])
         if ink.size and (ink == component).mean() <= LOOP_SHARE:
             dropped.add(id(box))
     return [b for b in boxes if id(b) not in dropped]
