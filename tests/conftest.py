@@ -1,9 +1,10 @@
-"""Shared fixtures: real MNIST, tiny real ONNX graphs, and one tiny model trained and exported once."""
+"""Shared fixtures and generated test pages: real MNIST, tiny real ONNX graphs, one tiny model trained and exported once, a digit glued to a margin line."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -63,3 +64,17 @@ def tiny_models(tmp_path_factory):
     exported = runner.invoke(app, ["export", "--model", "mlp", "--out", str(models)])
     assert exported.exit_code == 0, exported.output
     return models, trained.output, exported.output
+
+
+def digit_glued_to_a_line(line: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A page with a 0 whose right side touches a margin line running the page's height (`line`), and an ink map
+    that marks the 0 and the line's piece beside it only (as the map does with a line glued to a digit)."""
+    page = np.full((480, 640), 235, np.uint8)
+    cv2.ellipse(page, (300, 240), (40, 50), 0, 0, 360, 30, 8)
+    ink = np.zeros((480, 640), np.uint8)
+    cv2.ellipse(ink, (300, 240), (40, 50), 0, 0, 360, 255, 8)
+    if line:
+        cv2.line(page, (346, 20), (346, 460), 30, 6)
+        cv2.line(ink, (346, 190), (346, 290), 255, 6)
+    return page, cv2.resize(ink, (320, 240))
+

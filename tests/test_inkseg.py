@@ -445,23 +445,12 @@ def test_the_sides_of_a_box_drawn_around_a_one_leave_the_mask(boxes_found, monke
     assert any(abs(b.x - 297) <= 4 and b.w <= 12 for b in boxes)
 
 
-def digit_glued_to_a_line(line: bool) -> tuple[np.ndarray, np.ndarray]:
-    """A page with a 0 whose right side touches a margin line running the page's height (`line`), and an ink map
-    that marks the 0 and the line's piece beside it only (as the map does with a line glued to a digit)."""
-    page = np.full((480, 640), 235, np.uint8)
-    cv2.ellipse(page, (300, 240), (40, 50), 0, 0, 360, 30, 8)
-    ink = np.zeros((480, 640), np.uint8)
-    cv2.ellipse(ink, (300, 240), (40, 50), 0, 0, 360, 255, 8)
-    if line:
-        cv2.line(page, (346, 20), (346, 460), 30, 6)
-        cv2.line(ink, (346, 190), (346, 290), 255, 6)
-    return page, cv2.resize(ink, (320, 240))
-
-
 @pytest.mark.parametrize("line", [False, True])
 def test_photo_reach_tells_a_digit_from_one_glued_to_a_line(line):
     """The photo's own ink under the box's ink: a digit's ends at its box; a margin line glued to it runs far past."""
     from edgedigits.runtime.reader import PHOTO_REACH
+
+    from conftest import digit_glued_to_a_line
 
     page, ink = digit_glued_to_a_line(line)
     segments = segment(page, ink=ink)

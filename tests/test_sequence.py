@@ -415,7 +415,7 @@ def test_a_run_read_unsurely_is_taken_where_the_digit_model_reads_its_pieces_the
     times 0.93. Its digits are still taken where the digit model reads the run's pieces as 1 and 9 (0.6 x 0.95 over
     AGREE_TRUST x 0.93); not where it reads a piece as another digit, nor where the photo's ink of the box runs on
     past it (a margin line glued to a digit, read as a 1 by both models)."""
-    from test_inkseg import digit_glued_to_a_line
+    from conftest import digit_glued_to_a_line
 
     from edgedigits.runtime import Reader
     from edgedigits.runtime.reader import AGREE_TRUST, RUN_TRUST
