@@ -1,4 +1,4 @@
-"""Shared fixtures and generated test pages: real MNIST, tiny real ONNX graphs, one tiny model trained and exported once, a digit glued to a margin line."""
+"""Shared fixtures and test pages: real MNIST, tiny real ONNX graphs, one tiny model trained and exported once."""
 
 from __future__ import annotations
 
