@@ -426,3 +426,44 @@ def test_a_run_read_unsurely_is_taken_where_the_digit_model_reads_its_pieces_the
     reader.ink_model, reader.sequence_model = StandInInk(ink), FixedSequence("19", confidence=0.6)
     assert reader.read(page).text == expected
     assert len(reader.sequence_model.crops) == 1
+
+
+def load_oversegment():
+    """benchmarks/oversegment.py, loaded from its path (the benchmarks are scripts, not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "oversegment.py"
+    spec = importlib.util.spec_from_file_location("oversegment", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class ReadsByWidth(Model):
+    """A stand-in digit classifier: a piece about one bar wide (a bar is 8 px, normalised to a narrow input) is
+    a 1 at 0.99; anything wider a 4 at 0.6."""
+
+    def __init__(self):
+        super().__init__(path="width", session=None, provider="test", metadata={})
+
+    def predict(self, images, batch_size=256):
+        rows = np.full((len(images), 10), 0.01 / 9, np.float32)
+        for k, image in enumerate(images.reshape(len(images), 28, 28)):
+            columns = np.flatnonzero(image.max(axis=0) > 0.5)
+            value, sure = (1, 0.99) if columns.size and columns[-1] - columns[0] < 12 else (4, 0.6)
+            rows[k] = (1 - sure) / 9
+            rows[k, value] = sure
+        return rows
+
+
+def test_over_segmentation_takes_the_cuts_whose_pieces_read_most_surely():
+    """Two bars 4 px apart: cut between them each is a 1 at 0.99 (log 0.99 twice beats one piece read 4 at 0.6);
+    the best path reads "11". One bar alone reads "1"."""
+    overseg = load_oversegment()
+    strip = np.zeros((24, 40), np.uint8)
+    strip[:, 10:18] = 255
+    strip[:, 22:30] = 255
+    assert overseg.oversegment(strip, ReadsByWidth(), 1.0) == "11"
+    strip[:, 22:30] = 0
+    assert overseg.oversegment(strip, ReadsByWidth(), 1.0) == "1"
