@@ -459,3 +459,32 @@ def test_photo_reach_tells_a_digit_from_one_glued_to_a_line(line):
     assert (reach > 2.5) if line else (reach == 0.0)
     assert (reach > PHOTO_REACH) == line
     assert segment(page).photo_reach(segment(page).boxes[0]) == 0.0  # the threshold mask: no photo ink to ask
+
+
+@pytest.mark.parametrize("chalk", [False, True])
+def test_the_ink_s_side_is_told_by_the_writing_the_map_marks_not_by_the_frame(chalk):
+    """A sticky note on a dark desk strewn with scraps of paper: over the frame, the scraps are the longer, lighter
+    tail, so the frame alone (`dark_ink`) takes the pencil 0 on the note for chalk. The map marks the 0; against the
+    paper around it, it is dark, and the photo's ink strength is high on it (the box holds the whole 0). Chalk on
+    a board reads as light ink the same way."""
+    from edgedigits.runtime.segment import dark_ink, ink_is_dark, shrink, to_gray, to_work_size
+
+    page = np.full((480, 640), 40 if chalk else 60, np.uint8)  # the board, or the desk
+    if not chalk:
+        page[100:380, 160:480] = 235  # the sticky note
+        for x in range(20, 640, 100):  # scraps of paper on the desk
+            page[30:54, x : x + 24] = 235
+            page[420:444, x : x + 24] = 235
+    cv2.ellipse(page, (320, 240), (30, 45), 0, 0, 360, 220 if chalk else 120, 3)
+    ink = np.zeros((480, 640), np.uint8)
+    cv2.ellipse(ink, (320, 240), (30, 45), 0, 0, 360, 255, 3)
+    ink = cv2.resize(ink, (320, 240))
+    gray, _ = to_work_size(to_gray(page))
+    mask = cv2.resize(ink, (gray.shape[1], gray.shape[0]))
+    assert ink_is_dark(gray, mask) is (not chalk)
+    assert not dark_ink(shrink(gray))  # the frame's guess: right for the board, wrong for the note
+    segments = segment(page, ink=ink)
+    (box,) = segments.boxes
+    assert box.h >= 0.9 * 93 * segments.scale  # the whole 0 (45 + 1.5 px each way of its centre)
+    assert np.median(segments.shade[box.y : box.bottom, box.x : box.right][segments.crop(box) > 0]) > 128
+    assert ink_is_dark(gray, np.zeros_like(mask)) is None

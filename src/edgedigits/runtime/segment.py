@@ -55,6 +55,10 @@ ENCLOSED_FRACTION = 0.3  # a component holding a box at least this share of its 
 INK_THRESHOLD = 0.4
 REFINE_FRACTION = 0.45  # ... and where the photo's own ink strength reaches this share of the writing's
 CORE_DEPTH = 1.5  # ... except this many map pixels in from the map's edge
+# The ink's side (dark on light, or chalk) from the writing the map marks against a band this many pixels wide
+# around it (`ink_is_dark`), not from the whole frame: tuning pages 1,170 -> 1,178 of 1,350 (8 fixed, none broken:
+# whiteboards with glare, sticky notes on desks, a blackboard; wrong digits on failing pages 226 -> 197).
+POLARITY_RING = 4
 LONE_STROKE_WIDTH = 0.45  # a stroke the map left out is taken back as a 1 when no wider than this share of its height
 LONE_STROKE_GAP = 1.2  # ... and at most this many digit heights from a digit of its line (`lone_strokes`)
 LOOP_SIDE_WIDTH = 0.45  # a box this thin (width / height) ...
@@ -961,9 +965,26 @@ def drop_loop_sides(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
     return [b for b in boxes if id(b) not in dropped]
 
 
+def ink_is_dark(gray: np.ndarray, mask: np.ndarray) -> bool | None:
+    """Whether the writing the mask marks is darker than the paper right around it (a band POLARITY_RING pixels
+    wide outside the mask), on average; None where the mask is empty or has nothing around it. The learned mask
+    knows where the writing is, so the ink's side need not be guessed from the whole frame (`dark_ink`): a bright
+    sticky note on a dark desk, or a whiteboard's glare, made the frame's lighter tail the longer one, and the
+    writing was taken for chalk (its strength inverted, the mask's sharpening and the photo's ink lost with it)."""
+    window = ink_window(mask, margin=POLARITY_RING + 1)
+    if window is None:
+        return None
+    inside = mask[window]
+    band = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * POLARITY_RING + 1, 2 * POLARITY_RING + 1))
+    ring = cv2.subtract(cv2.dilate(inside, band), inside)
+    if not ring.any():
+        return None
+    return cv2.mean(gray[window], inside)[0] <= cv2.mean(gray[window], ring)[0]
+
+
 def learned_mask(ink: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ink mask at working resolution from the learned segmenter's digit-ink map (uint8 0-255, any size),
-    the photo's ink strength (`ink_strength`), and the photo's own ink mask at the writing's level (`sharp`): the map enlarged smoothly (bilinear), cut at probability
+    the photo's ink strength (`ink_strength`, the ink's side told by the map: `ink_is_dark`), and the photo's own ink mask at the writing's level (`sharp`): the map enlarged smoothly (bilinear), cut at probability
     INK_THRESHOLD, and sharpened where the photo has the detail: inside it, only pixels whose ink strength
     reaches REFINE_FRACTION of the writing's stay, except in the map's core (a map pixel in from its edge),
     which stays whatever the strength says (the middle of a stroke wider than the light's estimate window,
@@ -972,7 +993,8 @@ def learned_mask(ink: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndar
     ink = cv2.resize(ink, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
     mask = cv2.threshold(ink, round(INK_THRESHOLD * 255) - 1, 255, cv2.THRESH_BINARY)[1]
     small = shrink(gray)
-    strength = ink_strength(gray, small, dark_ink(small))
+    dark = ink_is_dark(gray, mask)
+    strength = ink_strength(gray, small, dark_ink(small) if dark is None else dark)
     level = masked_percentile(strength, mask, 90) if REFINE_FRACTION > 0 else None
     if level is None:
         return mask, strength, np.zeros_like(mask)
