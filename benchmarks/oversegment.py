@@ -106,8 +106,8 @@ def main() -> None:
             right[name] += ok
             by_length[len(text)][name] += ok
     runs = right["runs"]
-    print(f"{runs} runs of touching digits cut by the reader from {arguments.pages} generated pages of MNIST test digits "
-          f"(seed {arguments.seed})")
+    print(f"{runs} runs of touching digits cut by the reader from {arguments.pages} generated pages of MNIST test "
+          f"digits (seed {arguments.seed})")
     for name in ("sequence model", "over-segmentation", "either"):
         lengths = ", ".join(f"{n} digits {c[name]}/{c['runs']}" for n, c in sorted(by_length.items()))
         print(f"{name:18s} {right[name]}/{runs} ({right[name] / max(1, runs):.1%})   {lengths}")

@@ -984,7 +984,8 @@ def ink_is_dark(gray: np.ndarray, mask: np.ndarray) -> bool | None:
 
 def learned_mask(ink: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ink mask at working resolution from the learned segmenter's digit-ink map (uint8 0-255, any size),
-    the photo's ink strength (`ink_strength`, the ink's side told by the map: `ink_is_dark`), and the photo's own ink mask at the writing's level (`sharp`): the map enlarged smoothly (bilinear), cut at probability
+    the photo's ink strength (`ink_strength`, the ink's side told by the map: `ink_is_dark`), and the photo's own
+    ink mask at the writing's level (`sharp`): the map enlarged smoothly (bilinear), cut at probability
     INK_THRESHOLD, and sharpened where the photo has the detail: inside it, only pixels whose ink strength
     reaches REFINE_FRACTION of the writing's stay, except in the map's core (a map pixel in from its edge),
     which stays whatever the strength says (the middle of a stroke wider than the light's estimate window,
