@@ -488,3 +488,25 @@ def test_the_ink_s_side_is_told_by_the_writing_the_map_marks_not_by_the_frame(ch
     assert box.h >= 0.9 * 93 * segments.scale  # the whole 0 (45 + 1.5 px each way of its centre)
     assert np.median(segments.shade[box.y : box.bottom, box.x : box.right][segments.crop(box) > 0]) > 128
     assert ink_is_dark(gray, np.zeros_like(mask)) is None
+
+
+def test_a_digit_fainter_than_the_page_s_writing_is_brightened_in_its_shaded_crop():
+    """Two 0s, one dark, one faint (a shadow, a lighter hand): the page's shade puts the faint one's ink well under
+    full strength; its shaded crop is brightened to its own level, as bright as the dark one's."""
+    from edgedigits.runtime.segment import SHADE_PERCENTILE
+
+    page = np.full((480, 640), 235, np.uint8)
+    ink = np.zeros((480, 640), np.uint8)
+    for x, grey in ((220, 30), (420, 170)):
+        cv2.ellipse(page, (x, 240), (40, 50), 0, 0, 360, grey, 8)
+        cv2.ellipse(ink, (x, 240), (40, 50), 0, 0, 360, 255, 8)
+    segments = segment(page, ink=cv2.resize(ink, (320, 240)))
+    dark, faint = segments.boxes
+
+    def level(image, box):
+        return np.percentile(image[segments.crop(box) > 0], SHADE_PERCENTILE)
+
+    window = segments.shade[faint.y : faint.bottom, faint.x : faint.right]
+    assert level(window, faint) < 200  # the page's shade: the faint 0 well under the page's writing
+    assert level(segments.shaded_crop(faint), faint) >= 250
+    assert level(segments.shaded_crop(dark), dark) >= 250
