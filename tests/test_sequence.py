@@ -467,3 +467,34 @@ def test_over_segmentation_takes_the_cuts_whose_pieces_read_most_surely():
     assert overseg.oversegment(strip, ReadsByWidth(), 1.0) == "11"
     strip[:, 22:30] = 0
     assert overseg.oversegment(strip, ReadsByWidth(), 1.0) == "1"
+
+
+def test_the_pieces_of_a_run_are_cut_from_its_shaded_crop():
+    """The digit model reads each piece of a run as it reads a box: from the box's shaded crop (a 0 drawn half dark,
+    half light, so that the shaded and the plain pieces differ)."""
+    import cv2
+
+    from edgedigits.runtime import Reader
+    from edgedigits.runtime.normalize import normalize_digit
+    from edgedigits.runtime.reader import run_pieces
+    from edgedigits.runtime.segment import segment
+
+    page = np.full((480, 640), 235, np.uint8)
+    cv2.ellipse(page, (300, 240), (40, 50), 0, 90, 270, 30, 8)
+    cv2.ellipse(page, (300, 240), (40, 50), 0, -90, 90, 150, 8)
+    ink = np.zeros((480, 640), np.uint8)
+    cv2.ellipse(ink, (300, 240), (40, 50), 0, 0, 360, 255, 8)
+    ink = cv2.resize(ink, (320, 240))
+    model, seen = WholeAndPieces("19"), []
+    answer = model.predict
+    model.predict = lambda images, batch_size=256: seen.append(np.array(images)) or answer(images, batch_size)
+    reader = Reader(model)
+    reader.ink_model, reader.sequence_model = StandInInk(ink), FixedSequence("19", confidence=0.6)
+    assert reader.read(page).text == "19"
+    segments = segment(page, ink=ink)
+    (box,) = segments.boxes
+    shaded, plain = segments.shaded_crop(box), segments.crop(box)
+    cuts = run_pieces(FixedSequence("19").read([plain])[0], plain.shape[1])
+    expected = np.stack([normalize_digit(shaded[:, a:b]) for a, b in cuts])
+    np.testing.assert_array_equal(seen[1].reshape(expected.shape), expected)
+    assert not np.array_equal(expected, np.stack([normalize_digit(plain[:, a:b]) for a, b in cuts]))
