@@ -265,11 +265,13 @@ def two(image, x, scale, thickness, foot=True):
 def test_the_foot_of_a_two_the_map_took_for_an_underline_is_taken_back(bases, monkeypatch):
     """"22": the map marks the first 2 whole and the second without its long flat foot (an underline, to the map;
     read as 7). The photo's component under the second 2's ink reaches past its box and is no bigger than a digit:
-    it is taken back whole. Without the step (BASE_REACH beyond reach) the box ends where the diagonal does."""
+    it is taken back whole. Without the step (BASE_REACH and BASE_MORE beyond reach) the box ends where the
+    diagonal does."""
     import edgedigits.runtime.segment as segmentation
 
     if not bases:
         monkeypatch.setattr(segmentation, "BASE_REACH", 10.0)
+        monkeypatch.setattr(segmentation, "BASE_MORE", 10.0)
     gray = np.full((480, 640), 215, np.uint8)
     ink = np.zeros((240, 320), np.uint8)
     for x, foot in ((200, True), (270, False)):
@@ -510,3 +512,23 @@ def test_a_digit_fainter_than_the_page_s_writing_is_brightened_in_its_shaded_cro
     assert level(window, faint) < 200  # the page's shade: the faint 0 well under the page's writing
     assert level(segments.shaded_crop(faint), faint) >= 250
     assert level(segments.shaded_crop(dark), dark) >= 250
+
+
+def test_a_2_s_foot_the_map_left_out_under_its_curve_comes_back_from_the_photo():
+    """A 2 whose flat foot ends under its curve, and a map that marks the curve and the stroke down but not the
+    foot (it took it for an underline): the foot reaches nowhere past the box, but the photo's own component holds
+    more than BASE_MORE times the box's ink, so it is taken back and the box holds the whole 2."""
+    from edgedigits.runtime.segment import BASE_MORE
+
+    page = np.full((480, 640), 235, np.uint8)
+    ink = np.zeros((480, 640), np.uint8)
+    for image, foot in ((page, True), (ink, False)):
+        cv2.ellipse(image, (300, 200), (40, 40), 0, -180, 45, 30 if image is page else 255, 8)
+        cv2.line(image, (328, 228), (262, 300), 30 if image is page else 255, 8)
+        if foot:
+            cv2.line(image, (262, 300), (330, 300), 30, 8)
+    segments = segment(page, ink=cv2.resize(ink, (320, 240)))
+    (box,) = segments.boxes
+    foot = segments.crop(box)[300 - 2 - box.y : 300 + 3 - box.y, 300 - box.x : 325 - box.x]
+    assert (foot > 0).mean() > 0.9  # the foot's middle is in the mask
+    assert BASE_MORE > 1
