@@ -160,7 +160,8 @@ class Reader:
             keep = [i for i, crop in enumerate(crops) if crop.any()]
             segments.boxes, segments.gaps = [segments.boxes[i] for i in keep], [segments.gaps[i] for i in keep]
             crops = [crops[i] for i in keep]
-        inputs = np.stack([normalize_digit(segments.shaded_crop(box, crop)) for box, crop in zip(segments.boxes, crops)]) if crops else None
+        shaded = [segments.shaded_crop(box, crop) for box, crop in zip(segments.boxes, crops)]
+        inputs = np.stack([normalize_digit(crop) for crop in shaded]) if crops else None
         segmented = time.perf_counter()
         timings = {"ink": (masked - start) * 1e3, "segment": (segmented - masked) * 1e3}
         if inputs is None:
@@ -173,14 +174,15 @@ class Reader:
             digits.append(Digit(value, float(row[value]), (original.x, original.y, original.w, original.h), box.line))
         gaps = segments.gaps
         if self.sequence_model is not None:
-            digits, gaps = self.read_runs(segments, crops, digits, gaps, probabilities)
+            digits, gaps = self.read_runs(segments, crops, shaded, digits, gaps, probabilities)
         lines = compose_lines(digits, gaps, self.unsure_below)
         return Reading(lines, digits, timings | {"infer": (time.perf_counter() - segmented) * 1e3})
 
-    def read_runs(self, segments, crops: list[np.ndarray], digits: list[Digit], gaps: list[bool],
-                  probabilities: np.ndarray) -> tuple[list[Digit], list[bool]]:
+    def read_runs(self, segments, crops: list[np.ndarray], shaded: list[np.ndarray], digits: list[Digit],
+                  gaps: list[bool], probabilities: np.ndarray) -> tuple[list[Digit], list[bool]]:
         """Read every box that may hold touching digits (wider than SEQUENCE_ASPECT times its height, or read by
-        the digit model less surely than SEQUENCE_UNSURE; `crops` are the boxes' own ink) with the sequence model.
+        the digit model less surely than SEQUENCE_UNSURE; `crops` are the boxes' own ink, `shaded` their shaded crops)
+        with the sequence model.
         The box's one entry becomes one per digit read where the box is surely a run (`run_length` > 1), or where the sequence model reads two digits or more, each at least
         RUN_TRUST times as surely as the digit model read the whole box, and no piece but a 1's narrower than
         NARROWEST_PIECE heights (a 0 with a loop inside is not "60"), a 7's excepted too (NARROW_DIGITS: "73" with
@@ -237,7 +239,6 @@ class Reader:
             return digits, gaps
         # The digit model reads each piece as it reads a box: with the photo's shade (a piece the shade leaves empty,
         # with its mask). Tuning pages 1,181 -> 1,184 of 1,350 (3 fixed, none broken) against the plain mask's pieces.
-        shaded = {index: segments.shaded_crop(segments.boxes[index], crops[index]) for index in runs}
         pieces = [normalize_digit(shaded[index][:, a:b] if shaded[index][:, a:b].any() else crops[index][:, a:b])
                   for index, (_, cuts, _, _) in runs.items() for a, b in cuts]
         classified = iter(apply_temperature(self.model.predict(np.stack(pieces).reshape(-1, *INPUT_SHAPE)), self.temperature))
