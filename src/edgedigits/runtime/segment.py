@@ -830,17 +830,16 @@ def completed_bases(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> li
     _, photo_labels, stats = components
     found = []
     for box in boxes:
-        for i in photo.under(box, labels):
+        ink = photo.ink_under(box, labels)  # one photo label per pixel of the box's own ink (half resolution)
+        for i in np.unique(ink[ink > 0]):
             x, y, w, h = (int(v) * 2 for v in stats[i, :4])
             reach = max(box.x - x, x + w - box.right, box.y - y, y + h - box.bottom)
             if w > BASE_WIDTH * box.h or h > BASE_WIDTH * box.h:
                 continue
             # A foot that ends inside the box's width (the 2's, under its curve) reaches nowhere past it: then the
             # photo's component must hold BASE_MORE times the box's own ink (both at half resolution).
-            if reach < BASE_REACH * box.h:
-                own = int(np.isin(labels[in_half(box)], box.labels).sum())
-                if int(stats[i, cv2.CC_STAT_AREA]) < BASE_MORE * max(1, own):
-                    continue
+            if reach < BASE_REACH * box.h and int(stats[i, cv2.CC_STAT_AREA]) < BASE_MORE * max(1, ink.size):
+                continue
             if any(b is not box and b.x < x + w and x < b.right and b.y < y + h and y < b.bottom for b in boxes):
                 continue
             found.append(photo.piece(x, y, photo_labels[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] == i))
