@@ -43,16 +43,24 @@ def main() -> None:
     parser.add_argument("--mask", default=None, help="an ink segmenter's .onnx (default: the threshold mask)")
     parser.add_argument("--sequence", default=None, help="a sequence model's .onnx for runs of touching digits")
     parser.add_argument("--touching", action="store_true", help="every page with runs of touching digits")
+    parser.add_argument("--second-look", type=int, default=None,
+                        help="px of the second look's ink map on unsure readings (default: the Reader's; 0: none)")
     arguments = parser.parse_args()
     cv2.setNumThreads(1)
-    reader = Reader(arguments.model, device="cpu", threads=1, ink_model=arguments.mask, sequence_model=arguments.sequence)
+    reader = Reader(arguments.model, device="cpu", threads=1, ink_model=arguments.mask, sequence_model=arguments.sequence,
+                    second_look=arguments.second_look)
+    looks = []  # the ink map sizes each read looked at: two for a read that took a second look
+    read_at = reader.read_at
+    reader.read_at = lambda image, long_side: looks.append(long_side) or read_at(image, long_side)
     _, mnist_test = load_mnist()
     rng = np.random.default_rng(7)
     print(f"{describe_reader(reader)}, one thread, medians over {arguments.pages} photos x {arguments.repeat} reads")
     print(f"{'frame':>10} {'decode':>9} {'ink map':>9} {'segment':>9} {'infer':>9} {'read':>9}   "
-          "   all   (ms; read = ink map + segment + infer, decode excluded; all = decode + read)")
+          "   all   mean read  second looks   (ms; read = ink map + segment + infer, decode excluded; "
+          "all = decode + read)")
     for frame in [size(s) for s in arguments.sizes.split(",")]:
         decode, ink, segment, infer, read, total = [], [], [], [], [], []
+        looks.clear()
         for index in range(arguments.pages):
             page = render_realistic(rng, LEVELS[index % 3], SOURCES[(index // 3) % 3], mnist_test, frame=frame,
                                     touching=True if arguments.touching else None)
@@ -70,7 +78,8 @@ def main() -> None:
                 infer.append(reading.timings_ms["infer"])
         name = f"{frame[0]}x{frame[1]}"
         print(f"{name:>10} {statistics.median(decode):9.2f} {statistics.median(ink):9.2f} {statistics.median(segment):9.2f} "
-              f"{statistics.median(infer):9.2f} {statistics.median(read):9.2f} {statistics.median(total):9.2f}")
+              f"{statistics.median(infer):9.2f} {statistics.median(read):9.2f} {statistics.median(total):9.2f} "
+              f"{statistics.mean(read):10.2f} {(len(looks) - len(read)) // arguments.repeat:6d} of {arguments.pages}")
 
 
 if __name__ == "__main__":

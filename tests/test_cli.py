@@ -77,7 +77,7 @@ def test_eval_reports_accuracy_and_confusion(tiny_models, tmp_path):
     assert "true\\pred" in result.output and "CPUExecutionProvider" in result.output
 
 
-def test_mask_and_sequence_options_are_checked(tmp_path):
+def test_mask_sequence_and_second_look_options_are_checked(tmp_path):
     from conftest import write_linear_onnx
 
     model = write_linear_onnx(tmp_path / "linear.onnx")
@@ -92,6 +92,8 @@ def test_mask_and_sequence_options_are_checked(tmp_path):
     assert result.exit_code == 1 and "--sequence yes: use auto, none or a sequence model's .onnx file" in result.output
     result = run("read", page, "--model", model, "--mask", model)  # a digit classifier is not an ink segmenter
     assert result.exit_code == 1 and "not an edgedigits ink segmenter" in result.output
+    result = run("read", page, "--model", model, "--mask", "threshold", "--second-look", "2000")
+    assert result.exit_code == 1 and "--second-look 2000: the second look's ink map is 321-1024 px" in result.output
 
 
 def test_mask_learned_without_an_ink_segmenter(tmp_path, monkeypatch):

@@ -532,3 +532,76 @@ def test_a_2_s_foot_the_map_left_out_under_its_curve_comes_back_from_the_photo()
     foot = segments.crop(box)[300 - 2 - box.y : 300 + 3 - box.y, 300 - box.x : 325 - box.x]
     assert (foot > 0).mean() > 0.9  # the foot's middle is in the mask
     assert BASE_MORE > 1
+
+
+class ThinIsAOne:
+    """A stand-in digit classifier: a crop whose ink is a few columns wide is a 1 at 0.99, anything wider a 7."""
+
+    def __init__(self):
+        from edgedigits.runtime.session import Model
+
+        self.model = Model(path="thin", session=None, provider="test", metadata={})
+        self.model.predict = self.predict
+
+    def predict(self, images, batch_size=256):
+        rows = []
+        for image in images.reshape(len(images), 28, 28):
+            value = 1 if (image > 0.3).any(axis=0).sum() < 10 else 7
+            rows.append(np.eye(10, dtype=np.float32)[value] * 0.99 + 0.001)
+        return np.stack(rows)
+
+
+def fixed_readings(confidences: dict[int, float]):
+    """A stand-in for `Reader.read_at`: at each ink map size, one 1 read at the confidence given for that size
+    (none given: nothing read), with a millisecond of each step."""
+    from edgedigits.runtime.reader import Digit, Reading
+
+    def read_at(image, long_side):
+        confidence = confidences.get(long_side)
+        digits = [] if confidence is None else [Digit(1 if long_side == 320 else 4, confidence, (10, 10, 8, 20), 0)]
+        return Reading(["1" if long_side == 320 else "4"] if digits else [], digits, {"ink": 1.0, "segment": 1.0, "infer": 1.0})
+    return read_at
+
+
+@pytest.mark.parametrize("first, second, second_look, expected, reads", [
+    (0.6, 0.99, None, "4", 2),  # unsure (under SECOND_LOOK_BELOW), and the second look is surer: taken
+    (0.6, 0.65, None, "1", 2),  # surer, but by no more than SECOND_LOOK_MARGIN: the first reading stays
+    (0.6, None, None, "1", 2),  # the second look reads nothing: the first stays
+    (0.95, 0.99, None, "1", 1),  # sure enough: no second look
+    (None, 0.99, None, "", 1),  # nothing read (a frame with no writing): no second look
+    (0.6, 0.99, 0, "1", 1),  # no second look asked for
+    (0.6, 0.99, 512, "4", 2),  # a second look at another size
+])
+def test_an_unsure_reading_is_made_again_from_a_finer_ink_map(first, second, second_look, expected, reads):
+    from edgedigits.runtime import Reader
+    from edgedigits.runtime.reader import SECOND_LOOK_BELOW, SECOND_LOOK_MARGIN, SECOND_LOOK_SIDE
+
+    assert 0.6 < SECOND_LOOK_BELOW <= 0.95 and 0.6 + SECOND_LOOK_MARGIN >= 0.65
+    reader = Reader(ThinIsAOne().model, ink_model=DarkInk(), second_look=second_look)
+    side = SECOND_LOOK_SIDE if second_look is None else second_look
+    asked = []
+    read_at = fixed_readings({320: first, side: second})
+    reader.read_at = lambda image, long_side: asked.append(long_side) or read_at(image, long_side)
+    reading = reader.read(np.zeros((480, 640), np.uint8))
+    assert reading.text == expected and asked == [320, side][:reads]
+    assert reading.timings_ms == {"ink": reads, "segment": reads, "infer": reads}  # both reads' time counts
+
+
+def test_the_second_look_s_map_is_made_at_its_own_size():
+    """A page read with the 1's map at 448 px on the long side: the ink model is asked for that size."""
+    from edgedigits.runtime import Reader
+
+    page = np.full((480, 640, 3), 210, np.uint8)
+    page[180:300, 316:324] = 40  # a 1, 120 px tall
+    ink = DarkInk()
+    reader = Reader(ThinIsAOne().model, ink_model=ink)
+    assert reader.read_at(page, 448).text == "1" and [max(shape) for shape in ink.looked_at] == [448]
+    assert reader.read(page).text == "1" and [max(shape) for shape in ink.looked_at] == [448, 320]  # sure: one look
+
+
+def test_a_second_look_outside_the_network_s_range_is_refused():
+    from edgedigits.errors import EdgeDigitsError
+    from edgedigits.runtime import Reader
+
+    with pytest.raises(EdgeDigitsError, match="--second-look 100"):
+        Reader(ThinIsAOne().model, ink_model=DarkInk(), second_look=100)

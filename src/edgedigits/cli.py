@@ -45,6 +45,10 @@ MaskOption = Annotated[str, typer.Option(
 SequenceOption = Annotated[str, typer.Option(
     "--sequence", help="Runs of touching digits: auto (read with the sequence model in models/ when there is one), "
                        "none (shown as one ? per digit), or a sequence model's .onnx file.")]
+SecondLookOption = Annotated[int | None, typer.Option(
+    "--second-look", min=0, help="With the learned mask, a reading whose least sure digit is under 0.9 is made again from "
+                                 "an ink map this many px on the long side (321-1024, default 448), kept where it is "
+                                 "surer; 0: never.")]
 UnsureOption = Annotated[float, typer.Option("--unsure", min=0.0, max=1.0, help="Calibrated confidence under which a digit shows as '?'.")]
 SmoothOption = Annotated[int, typer.Option(min=1, help="Frames the reading is smoothed over.")]
 SizeOption = Annotated[str | None, typer.Option(help="Ask the camera for frames this size, WIDTHxHEIGHT (e.g. 1280x720); "
@@ -224,6 +228,7 @@ def evaluate(
     report: Annotated[Path | None, typer.Option(help="Where to write the JSON report (default: MODEL.eval.json).")] = None,
     mask: MaskOption = "auto",
     sequence: SequenceOption = "auto",
+    second_look: SecondLookOption = None,
 ):
     """Accuracy and confusion matrix on the MNIST test set, or pages read exactly on a field set (onnxruntime only)."""
     from edgedigits.evaluate import evaluate_model, evaluate_pages, format_confusion, write_report
@@ -231,7 +236,7 @@ def evaluate(
 
     if pages is not None:
         result = evaluate_pages(model, pages, device=device, threads=threads, ink_model=resolve_mask(mask, model.parent),
-                                sequence_model=resolve_sequence(sequence, model.parent))
+                                sequence_model=resolve_sequence(sequence, model.parent), second_look=second_look)
         report = report or model.with_suffix(".pages.json")
         write_report(result, report)
         typer.echo(f"{pages}, read with {result.reader}: {result.overall.summary()}")
@@ -298,13 +303,13 @@ def resolve_model(model: Path | None) -> Path:
 
 
 def open_reader(model: Path | None, device: str, threads: int | None, unsure: float, mask: str = "auto",
-                sequence: str = "auto"):
+                sequence: str = "auto", second_look: int | None = None):
     """The Reader for `read` and `stream`, saying once on stderr which models, mask and provider run."""
     from edgedigits.runtime import Reader
     from edgedigits.runtime.reader import describe_reader
 
     reader = Reader(resolve_model(model), device=device, threads=threads, unsure_below=unsure, ink_model=resolve_mask(mask),
-                    sequence_model=resolve_sequence(sequence))
+                    sequence_model=resolve_sequence(sequence), second_look=second_look)
     typer.echo(f"reading with {describe_reader(reader)}", err=True)
     return reader
 
@@ -321,6 +326,7 @@ def read(
     unsure: UnsureOption = 0.5,
     mask: MaskOption = "auto",
     sequence: SequenceOption = "auto",
+    second_look: SecondLookOption = None,
     engine: Annotated[str, typer.Option(help="local (a thread pool here) or ray (Ray Data: a cluster, or a local Ray).")] = "local",
     address: Annotated[str | None, typer.Option(help="With --engine ray: the cluster (auto, ray://HOST:10001); "
                                                      "default: a Ray started here.")] = None,
@@ -338,7 +344,7 @@ def read(
     if engine == "ray":
         read_on_ray(paths, model, unsure, mask, sequence, address, workers, out)
         return
-    reader = open_reader(model, device, threads, unsure, mask, sequence)
+    reader = open_reader(model, device, threads, unsure, mask, sequence, second_look)
     inputs = expand(paths)
     progress = Progress(len(inputs))
     if output_format == "csv":
@@ -391,6 +397,7 @@ def stream(
     smooth: SmoothOption = 5,
     mask: MaskOption = "auto",
     sequence: SequenceOption = "auto",
+    second_look: SecondLookOption = None,
     size: SizeOption = None,
     fps: FpsOption = None,
 ):
@@ -402,7 +409,7 @@ def stream(
     if output_format not in ("text", "jsonl"):
         raise EdgeDigitsError(f"unknown format '{output_format}'; use text or jsonl")
     frame_size = parse_size(size) if size else None
-    reader = open_reader(model, device, threads, unsure, mask, sequence)
+    reader = open_reader(model, device, threads, unsure, mask, sequence, second_look)
     updates = run_stream(reader, source, show=show, save=save, window=smooth, size=frame_size, fps=fps)
     try:
         for update in updates:
@@ -433,6 +440,7 @@ def serve(
     smooth: SmoothOption = 5,
     mask: MaskOption = "auto",
     sequence: SequenceOption = "auto",
+    second_look: SecondLookOption = None,
     size: SizeOption = None,
     fps: FpsOption = None,
 ):
@@ -451,7 +459,7 @@ def serve(
     frame_size = parse_size(size) if size else None
     # One onnxruntime thread per read unless told otherwise: requests run side by side in the server's thread
     # pool, and several of them each spreading over every core only fight for the cores.
-    reader = open_reader(model, device, threads or 1, unsure, mask, sequence)
+    reader = open_reader(model, device, threads or 1, unsure, mask, sequence, second_look)
     app_ = create_app(reader, source, token=token, size=frame_size, fps=fps, smooth=smooth)
     if host not in ("127.0.0.1", "localhost", "::1") and not token:
         typer.echo(f"warning: serving on {host} with no authentication: anyone on the network can see the camera "

@@ -151,17 +151,18 @@ def page_groups(truth: dict) -> list[str]:
 
 def evaluate_pages(model_path: str | Path, pages_dir: str | Path, device: str = "auto", threads: int | None = None,
                    unsure_below: float = UNSURE_BELOW, ink_model: str | Path | None = None,
-                   sequence_model: str | Path | None = None) -> PagesReport:
+                   sequence_model: str | Path | None = None, second_look: int | None = None) -> PagesReport:
     """Read every page listed in `pages_dir/truth.jsonl` and tally pages read exactly and digits right
     (with the learned ink segmenter `ink_model` when given, else the threshold mask; runs of touching digits
-    with `sequence_model` when given)."""
+    with `sequence_model` when given; unsure readings looked at again with an ink map `second_look` px on the long
+    side, 0 for none, None for the Reader's default)."""
     pages_dir = Path(pages_dir)
     truth_path = pages_dir / "truth.jsonl"
     if not truth_path.is_file():
         raise EdgeDigitsError(f"{truth_path}: no ground truth; make pages with `python scripts/make_pages.py --out {pages_dir}`")
     truths = [json.loads(line) for line in truth_path.read_text().splitlines() if line.strip()]
     reader = Reader(model_path, device=device, threads=threads, unsure_below=unsure_below, ink_model=ink_model,
-                    sequence_model=sequence_model)
+                    sequence_model=sequence_model, second_look=second_look)
     overall, groups, failures = PageTally(), {}, []
     inputs = [Input(truth["file"], pages_dir / truth["file"]) for truth in truths]
     for truth, record in zip(truths, read_all(reader, inputs)):

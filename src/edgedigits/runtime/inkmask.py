@@ -99,11 +99,12 @@ class InkModel(OpenModel):
         """`ink` [N, H, W, 1] for `photo` inputs [N, H, W, 3]."""
         return self.session.run([INK_OUTPUT_NAME], {INK_INPUT_NAME: photos})[0]
 
-    def ink_map(self, image: np.ndarray) -> np.ndarray:
-        """uint8 [h, w] digit-ink probability (0-255) for one BGR or gray image, at the network's working size;
-        where the digits are small there (`zoom_window`), the map is made again around them from the photo
-        at up to ZOOM_MAX times that size, and the whole map is returned at the finer size."""
-        photo, (height, width) = to_photo(image, flatten=self.flatten)
+    def ink_map(self, image: np.ndarray, long_side: int = INK_LONG_SIDE) -> np.ndarray:
+        """uint8 [h, w] digit-ink probability (0-255) for one BGR or gray image, at the network's working size
+        (`long_side` pixels on the long side); where the digits are small there (`zoom_window`), the map is made
+        again around them from the photo at up to ZOOM_MAX times that size, and the whole map is returned at the
+        finer size."""
+        photo, (height, width) = to_photo(image, long_side, flatten=self.flatten)
         ink = to_map(self.probabilities(photo)[0, :height, :width, 0])
         window = zoom_window(ink, image.shape[:2])
         if window is None:
