@@ -94,6 +94,8 @@ def test_mask_sequence_and_second_look_options_are_checked(tmp_path):
     assert result.exit_code == 1 and "not an edgedigits ink segmenter" in result.output
     result = run("read", page, "--model", model, "--mask", "threshold", "--second-look", "2000")
     assert result.exit_code == 1 and "--second-look 2000: the second look's ink map is 321-1024 px" in result.output
+    result = run("read", page, "--model", model, "--engine", "ray", "--out", tmp_path / "out.jsonl", "--second-look", "100")
+    assert result.exit_code == 1 and "--second-look 100: the second look's ink map is 321-1024 px" in result.output
 
 
 def test_mask_learned_without_an_ink_segmenter(tmp_path, monkeypatch):

@@ -342,7 +342,7 @@ def read(
     if engine not in ("local", "ray"):
         raise EdgeDigitsError(f"--engine {engine}: use local or ray")
     if engine == "ray":
-        read_on_ray(paths, model, unsure, mask, sequence, address, workers, out)
+        read_on_ray(paths, model, unsure, mask, sequence, address, workers, out, second_look)
         return
     reader = open_reader(model, device, threads, unsure, mask, sequence, second_look)
     inputs = expand(paths)
@@ -358,7 +358,7 @@ def read(
 
 
 def read_on_ray(paths: list[str], model: Path | None, unsure: float, mask: str, sequence: str, address: str | None,
-                workers: int | None, out: Path | None) -> None:
+                workers: int | None, out: Path | None, second_look: int | None = None) -> None:
     """`read --engine ray`: the models are found here and opened by path on every actor (the same paths on every
     node: a shared filesystem, or the same folder laid out on each)."""
     from edgedigits.runtime.inputs import expand
@@ -369,15 +369,17 @@ def read_on_ray(paths: list[str], model: Path | None, unsure: float, mask: str, 
         import ray  # noqa: F401
     except ImportError:
         raise EdgeDigitsError("--engine ray needs Ray Data: pip install 'edgedigits[scale]'") from None
+    from edgedigits.runtime.reader import check_second_look
     from edgedigits.scale import read_with_ray
 
+    check_second_look(second_look)  # here, before Ray starts, rather than in every actor
     model = resolve_model(model)
     inputs = expand(paths)
     ink, runs = resolve_mask(mask), resolve_sequence(sequence)
     typer.echo(f"reading {len(inputs)} inputs on Ray with {Path(model).resolve()}"
                + (f", ink from {Path(ink).resolve()}" if ink else "") + (f", runs by {Path(runs).resolve()}" if runs else ""), err=True)
     stats = read_with_ray(inputs, Path(model).resolve(), ink and Path(ink).resolve(), runs and Path(runs).resolve(), unsure, out,
-                          workers=workers, address=address)
+                          workers=workers, address=address, second_look=second_look)
     typer.echo(f"wrote {stats['records']} records to {out}/ ({stats['workers']} actors, Ray started in {stats['startup_s']} s, "
                f"read in {stats['seconds']} s: {stats['images_per_second']} images/s)", err=True)
 

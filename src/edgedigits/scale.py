@@ -38,11 +38,11 @@ class ReadBatch:
     """One Reader per Ray actor: a batch of (bytes, path) rows -> a batch of `read` records."""
 
     def __init__(self, model: str, ink_model: str | None, sequence_model: str | None, unsure: float,
-                 base: str | None, sources: dict[str, str] | None = None):
+                 base: str | None, sources: dict[str, str] | None = None, second_look: int | None = None):
         from edgedigits.runtime import Reader
 
         self.reader = Reader(model, device="cpu", threads=1, unsure_below=unsure, ink_model=ink_model,
-                             sequence_model=sequence_model)
+                             sequence_model=sequence_model, second_look=second_look)
         self.base, self.sources = base, sources  # how `read` named each file: relative to `base`, or as listed
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
@@ -85,7 +85,8 @@ def check_input(item: Input) -> Record | None:
 
 
 def read_with_ray(inputs: list[Input], model: Path, ink_model: Path | None, sequence_model: Path | None, unsure: float,
-                  out: Path, workers: int | None = None, address: str | None = None, batch_size: int = 32) -> dict:
+                  out: Path, workers: int | None = None, address: str | None = None, batch_size: int = 32,
+                  second_look: int | None = None) -> dict:
     """Read `inputs` on Ray Data and write the records to `out` (a folder Ray fills); returns counts and timings."""
     import ray
 
@@ -117,7 +118,7 @@ def read_with_ray(inputs: list[Input], model: Path, ink_model: Path | None, sequ
                                              concurrency=READ_TASKS, override_num_blocks=max(1, min(len(paths) // batch_size, 8 * workers)))
         dataset = dataset.map_batches(
             ReadBatch, fn_constructor_args=(str(model), ink_model and str(ink_model), sequence_model and str(sequence_model),
-                                            unsure, base, sources),
+                                            unsure, base, sources, second_look),
             batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1)
         if refused:
             dataset = dataset.union(ray.data.from_items([record.as_dict() for record in refused]))

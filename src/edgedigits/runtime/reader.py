@@ -157,11 +157,7 @@ class Reader:
             raise EdgeDigitsError(f"the unsure threshold is a probability, got {unsure_below}")
         self.unsure_below = unsure_below
         self.temperature = model_temperature(self.model)
-        second_look = SECOND_LOOK_SIDE if second_look is None else second_look
-        if second_look and not INK_LONG_SIDE < second_look <= MAX_SECOND_LOOK:
-            raise EdgeDigitsError(f"--second-look {second_look}: the second look's ink map is {INK_LONG_SIDE + 1}-{MAX_SECOND_LOOK} px on its long "
-                                  f"side (0: none), got {second_look}")
-        self.second_look = second_look  # 0: no second look
+        self.second_look = check_second_look(second_look)  # 0: no second look
 
     def read(self, image: np.ndarray) -> Reading:
         """The numbers on `image`. With the learned mask, a reading whose least sure digit is under
@@ -298,6 +294,15 @@ class Reader:
                 new_digits.append(Digit(value, float(both[value]), (part.x, part.y, part.w, part.h), digit.line))
                 new_gaps.append(gap if k == len(cuts) - 1 else False)
         return new_digits, new_gaps
+
+
+def check_second_look(second_look: int | None) -> int:
+    """The second look's ink map size in px (None: SECOND_LOOK_SIDE; 0: no second look), or a one-line error."""
+    second_look = SECOND_LOOK_SIDE if second_look is None else second_look
+    if second_look and not INK_LONG_SIDE < second_look <= MAX_SECOND_LOOK:
+        raise EdgeDigitsError(f"--second-look {second_look}: the second look's ink map is {INK_LONG_SIDE + 1}-"
+                              f"{MAX_SECOND_LOOK} px on its long side; give a size in that range, or 0 for none")
+    return second_look
 
 
 def pieces_agree(decoded, piece_probabilities: list[np.ndarray], box_confidence: float) -> bool:
