@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -252,6 +254,32 @@ def test_a_digit_the_map_marked_in_part_is_completed_from_the_photo(complete, mo
         assert one.y <= 106 and one.bottom >= 154  # its whole height
     else:
         assert one.h < 0.5 * boxes[0].h
+
+
+@pytest.mark.parametrize("own_line", [False, True])
+def test_a_digit_the_map_marked_in_part_is_completed_on_a_line_of_its_own_too(own_line):
+    """"201" whose last 1 the map marks only in its upper half (its ink fading out, page 16 of the tuning set):
+    the stub sits above the line, and `group_lines` may give it a line of its own, where it has no neighbours.
+    Its neighbours for `completed_strokes` are the nearest boxes in its line or sharing half its height, whichever
+    line they are on, so it gets its whole height back from the photo's ink either way."""
+    from edgedigits.runtime.segment import PhotoInk, completed_strokes, find_components
+
+    sharp = np.zeros((480, 640), np.uint8)  # the photo's own ink
+    mask = np.zeros((480, 640), np.uint8)  # the map's
+    for image in (sharp, mask):
+        cv2.ellipse(image, (200, 130), (20, 40), 0, 180, 450, 255, 5)  # a 2, roughly
+        cv2.ellipse(image, (270, 130), (20, 40), 0, 0, 360, 255, 5)  # a 0
+    cv2.line(sharp, (330, 60), (330, 170), 255, 5)  # the 1, taller than its neighbours ...
+    cv2.line(mask, (330, 60), (330, 118), 255, 5)  # ... of which the map marks the upper part
+    labels, boxes = find_components(mask, blots=False)
+    boxes = sorted(boxes, key=lambda b: b.x)
+    assert len(boxes) == 3 and boxes[2].h < 0.8 * boxes[0].h
+    boxes = [replace(b, line=1 if own_line and b is boxes[2] else 0) for b in boxes]
+    pieces = completed_strokes(boxes, labels, PhotoInk(sharp))
+    assert len(pieces) == 1
+    x, y, piece = pieces[0]
+    rows = np.flatnonzero(piece.any(axis=1))
+    assert y + rows[0] <= 62 and y + rows[-1] >= 168  # the 1's whole height, from the photo
 
 
 def two(image, x, scale, thickness, foot=True):

@@ -784,12 +784,15 @@ def change_mask(mask: np.ndarray, pieces: list[tuple[int, int, np.ndarray]], com
 
 def completed_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> list[tuple[int, int, np.ndarray]]:
     """The rest of the digits the map marked only in part (a 1 beside a circle or a margin kept for its middle
-    third): for a box shorter than SHORT_BOX of its two nearest neighbours in its line, the photo's own ink
+    third): for a box shorter than SHORT_BOX of its two nearest neighbours (in its line, or sharing half its height
+    whatever their line: a 1 whose lower half the map lost sits above the line, and `group_lines` may give it one of
+    its own; tuning pages 1,201 -> 1,202, none broken), the photo's own ink
     (`photo`) of the components under the box's ink, within the box's columns and the neighbours' rows.
     Returns (x, y, pixels) pieces to add to the mask (`labels`: the mask's half-resolution label image)."""
     short = []
     for box in boxes:
-        line = sorted((b for b in boxes if b.line == box.line and b is not box), key=lambda b: abs(b.x - box.x))[:2]
+        beside = (b for b in boxes if b is not box and (b.line == box.line or min(b.bottom, box.bottom) - max(b.y, box.y) >= 0.5 * box.h))
+        line = sorted(beside, key=lambda b: abs(b.x - box.x))[:2]
         if len(line) == 2 and box.h < SHORT_BOX * median([b.h for b in line]):
             short.append((box, line))
     components = photo.components_beside(labels) if short else None
