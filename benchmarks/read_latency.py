@@ -51,7 +51,12 @@ def main() -> None:
                     second_look=arguments.second_look)
     looks = []  # the ink map sizes each read looked at: two for a read that took a second look
     read_at = reader.read_at
-    reader.read_at = lambda image, long_side: looks.append(long_side) or read_at(image, long_side)
+
+    def counted_read_at(image, long_side):
+        looks.append(long_side)
+        return read_at(image, long_side)
+
+    reader.read_at = counted_read_at
     _, mnist_test = load_mnist()
     rng = np.random.default_rng(7)
     print(f"{describe_reader(reader)}, one thread, medians over {arguments.pages} photos x {arguments.repeat} reads")
