@@ -98,6 +98,11 @@ class Reading:
     def text(self) -> str:
         return "\n".join(self.lines)
 
+    @property
+    def least_sure(self) -> float | None:
+        """The confidence of the least sure digit; None when nothing was read."""
+        return min((digit.confidence for digit in self.digits), default=None)
+
 
 def model_temperature(model: Model) -> float:
     """The model's calibrated temperature from its metadata: a positive finite number, or the model is refused
@@ -164,14 +169,12 @@ class Reader:
         SECOND_LOOK_BELOW is made again from an ink map `second_look` pixels on the long side, and the second
         reading is kept where its least sure digit is more than SECOND_LOOK_MARGIN surer (timings: both reads)."""
         reading = self.read_at(image, INK_LONG_SIDE)
-        if not (self.second_look and self.ink_model is not None and reading.digits):
-            return reading
-        surest = min(digit.confidence for digit in reading.digits)
-        if surest >= SECOND_LOOK_BELOW:
+        first = reading.least_sure
+        if not self.second_look or self.ink_model is None or first is None or first >= SECOND_LOOK_BELOW:
             return reading
         second = self.read_at(image, self.second_look)
         timings = {key: reading.timings_ms[key] + second.timings_ms[key] for key in reading.timings_ms}
-        if second.digits and min(digit.confidence for digit in second.digits) > surest + SECOND_LOOK_MARGIN:
+        if second.least_sure is not None and second.least_sure > first + SECOND_LOOK_MARGIN:
             reading = second
         return replace(reading, timings_ms=timings)
 
