@@ -361,6 +361,35 @@ def test_the_end_of_a_circle_drawn_around_a_number_leaves_its_last_digit(arcs, m
         assert zero.h > 1.3 * boxes[1].h
 
 
+@pytest.mark.parametrize("pinch", [True, False])
+def test_two_circles_drawn_touching_are_each_fitted_and_leave_the_last_digit(pinch, monkeypatch):
+    """A form of two lines, "33" and "330", each circled, the circles touching: in the photo's own ink they are one
+    component shaped like an 8, which no one ellipse follows. Its outline is pinched where they meet, so an
+    ellipse is fitted to each side, and the lower circle's end that the map marks beside the 0 comes out of the
+    mask. Without the split (LOOP_PINCH 0) the 0's box takes in the arc, far taller than a digit."""
+    import edgedigits.runtime.segment as segmentation
+
+    if not pinch:
+        monkeypatch.setattr(segmentation, "LOOP_PINCH", 0.0)
+    gray = np.full((480, 640), 215, np.uint8)
+    ink = np.zeros((240, 320), np.uint8)
+    for x, y in ((245, 116), (295, 116), (200, 215), (270, 215)):  # 3s, roughly
+        cv2.ellipse(gray, (x, y), (15, 28), 0, -90, 90, 30, 5)
+        cv2.ellipse(ink, (x // 2, y // 2), (8, 14), 0, -90, 90, 255, 3)
+    cv2.ellipse(gray, (330, 215), (15, 28), 0, 0, 360, 30, 5)  # the 0
+    cv2.ellipse(ink, (165, 107), (8, 14), 0, 0, 360, 255, 3)
+    cv2.ellipse(gray, (270, 116), (62, 45), 0, 0, 360, 30, 5)  # a circle around each line, the two touching
+    cv2.ellipse(gray, (270, 215), (88, 58), 0, 0, 360, 30, 5)
+    cv2.ellipse(ink, (135, 107), (44, 29), 0, -50, 50, 255, 3)  # the lower circle's end beside the 0, marked
+    boxes = segment(gray, ink=ink).boxes
+    assert [b.line for b in boxes] == [0, 0, 1, 1, 1]
+    zero = boxes[-1]
+    if pinch:
+        assert abs(zero.x - 312) <= 4 and zero.w <= 44 and zero.h <= 1.1 * boxes[-2].h
+    else:
+        assert zero.h > 1.3 * boxes[-2].h
+
+
 def test_zoom_window_looks_closer_only_at_small_digits_on_a_big_photo():
     ink = np.zeros((240, 320), np.uint8)
     for x in (150, 160, 170):

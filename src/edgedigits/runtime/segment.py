@@ -859,6 +859,11 @@ ARC_FIT = 0.08  # ... and its outline follows an ellipse within this share of it
 BOX_FIT = 0.03  # ... or a convex polygon of 4 to 6 corners within this share of its length (a box; 0.02 the same,
 # 0.05 one page less: tuning 1,134 -> 1,135, invented 99 -> 96); ...
 ARC_BAND = 1.0  # ... its ink within this many pen widths inside the ellipse's outline (or outside it) is the loop's
+# Two circles drawn touching (one around each line of a form) make one component shaped like an 8, which no one
+# ellipse follows: where its outline is pinched at two points deeper than LOOP_PINCH pen widths, an ellipse is
+# fitted to each side (`fitted_ellipses`). Tuning pages 1,202 -> 1,205 of 1,350 (3 fixed, none broken; 1.0 and
+# 2.0 pen widths: the same pages and 2 of them; fitting one ellipse to 85% of a loop's outline as well: no more).
+LOOP_PINCH = 1.5
 
 
 def ellipse_radius(ellipse, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
@@ -870,20 +875,57 @@ def ellipse_radius(ellipse, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return np.sqrt((u / max(width / 2, 1e-6)) ** 2 + (v / max(height / 2, 1e-6)) ** 2)
 
 
-def ellipse_band(own: np.ndarray, outline: np.ndarray, centres: np.ndarray, band: float) -> np.ndarray | None:
-    """The pixels of `own` within `band` of its outline, where an ellipse follows the outline (ARC_FIT) with the
-    `centres` inside it; else None."""
-    ellipse = cv2.fitEllipse(outline.astype(np.float32))
+def followed_ellipse(points: np.ndarray):
+    """The ellipse fitted to outline points [N, 2] (float32) where it follows them within ARC_FIT of its radius on
+    average; else None."""
+    if len(points) < 5:
+        return None
+    ellipse = cv2.fitEllipse(points)
+    return ellipse if (np.abs(ellipse_radius(ellipse, points[:, 0], points[:, 1]) - 1)).mean() <= ARC_FIT else None
+
+
+def fitted_ellipses(outline: np.ndarray, pen: float) -> list:
+    """The ellipses a loop's outline follows (`followed_ellipse`): one over the whole outline; else, for two loops
+    drawn touching (a figure of eight: the outline pinched at two points more than LOOP_PINCH pen widths deep),
+    one over each side of the pinch. [] where none does."""
     points = outline[:, 0, :].astype(np.float32)
-    if (np.abs(ellipse_radius(ellipse, points[:, 0], points[:, 1]) - 1).mean() > ARC_FIT
-            or (ellipse_radius(ellipse, centres[:, 0], centres[:, 1]) >= 1).any()):
+    whole = followed_ellipse(points)
+    if whole is not None:
+        return [whole]
+    if LOOP_PINCH <= 0 or len(points) < 10:
+        return []
+    defects = cv2.convexityDefects(outline, cv2.convexHull(outline, returnPoints=False))
+    if defects is None or len(defects) < 2:
+        return []
+    defects = defects.reshape(-1, 4)
+    deepest = defects[np.argsort(defects[:, 3])[-2:]]  # (start, end, farthest point, depth x 256)
+    if (deepest[:, 3] / 256 <= LOOP_PINCH * pen).any():
+        return []
+    a, b = sorted(int(i) for i in deepest[:, 2])
+    sides = [followed_ellipse(points[a : b + 1]), followed_ellipse(np.concatenate([points[b:], points[: a + 1]]))]
+    return sides if all(side is not None for side in sides) else []
+
+
+def ellipse_band(own: np.ndarray, outline: np.ndarray, centres: np.ndarray, band: float, pen: float) -> np.ndarray | None:
+    """The pixels of `own` within `band` of its outline (or outside it), where ellipses follow the outline
+    (`fitted_ellipses`) with each of the `centres` inside one of them; else None. With two ellipses, a pixel deeper
+    than `band` inside either is not the loop's."""
+    ellipses = fitted_ellipses(outline, pen)
+    if not ellipses:
+        return None
+    inside = np.zeros(len(centres), bool)
+    for ellipse in ellipses:
+        inside |= ellipse_radius(ellipse, centres[:, 0], centres[:, 1]) < 1
+    if not inside.all():
         return None
     rows, columns = np.nonzero(own)
     rows, columns = rows + 0.25, columns + 0.25  # the pixels' centres (at half resolution, of 2x2 blocks)
-    radius = ellipse_radius(ellipse, columns, rows)
-    (ex, ey), _, _ = ellipse
-    inward = np.hypot(columns - ex, rows - ey) * (1 - 1 / np.maximum(radius, 1e-6))  # to the outline, along the ray
-    on_arc = inward > -band
+    on_arc = np.ones(len(rows), bool)
+    for ellipse in ellipses:
+        radius = ellipse_radius(ellipse, columns, rows)
+        (ex, ey), _, _ = ellipse
+        inward = np.hypot(columns - ex, rows - ey) * (1 - 1 / np.maximum(radius, 1e-6))  # to the outline, along the ray
+        on_arc &= inward > -band
     arc = np.zeros(own.shape, bool)
     arc[rows[on_arc].astype(int), columns[on_arc].astype(int)] = True
     return arc
@@ -907,8 +949,9 @@ def loop_arcs(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> list[tup
     circle's end beside the last digit, read as a 7 or a 0, or glued to it). A loop is a component of the photo's
     own ink (`photo`) whose extent holds at least LOOP_HOLDS boxes, passing above and below them, while their ink
     is mostly not part of it (at most ARC_SHARE; a digit that touches the circle is part of it), and whose outline
-    an ellipse follows (within ARC_FIT of its radius on average, `ellipse_band`) or a convex polygon of 4 to 6
-    corners (BOX_FIT, `polygon_band`), the boxes' centres inside it. Of the loop's ink, what lies within ARC_BAND
+    an ellipse follows (within ARC_FIT of its radius on average; two circles drawn touching, one on each side of the
+    outline's pinch: `fitted_ellipses`, `ellipse_band`) or a convex polygon of 4 to 6 corners (BOX_FIT,
+    `polygon_band`), the boxes' centres inside it. Of the loop's ink, what lies within ARC_BAND
     pen widths (the loop's area over its outline's length) of its outline is the loop's: a digit the circle touches
     loses only where it meets it. Returns (x, y, pixels) pieces to take out of the mask (`labels`: the mask's
     half-resolution label image); the loops found are added to `photo.loops`."""
@@ -936,7 +979,7 @@ def loop_arcs(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> list[tup
             continue
         centres = np.array([[(b.x + b.w / 2) / 2 - cx, (b.y + b.h / 2) / 2 - cy] for b in inside])
         pen = area / max(1.0, cv2.arcLength(outline, True))
-        arc = ellipse_band(own, outline, centres, ARC_BAND * pen)
+        arc = ellipse_band(own, outline, centres, ARC_BAND * pen, pen)
         if arc is None:
             arc = polygon_band(own, outline, centres, ARC_BAND * pen)
         if arc is not None and arc.any():
