@@ -116,6 +116,21 @@ def test_a_fragment_just_beside_a_piece_joins_it_but_a_1_beside_a_digit_does_not
     assert len(S.join_pieces(digits + [top, bottom])) == 5
 
 
+@pytest.mark.parametrize("union", [1.2, 1.0])
+def test_the_long_top_bar_of_a_5_joins_its_body(union, monkeypatch):
+    """An MNIST 5 whose top bar is a stroke of its own, reaching past the body to the right (the two 1.14 digit
+    heights wide together; a photo of "513322" read "313322"): it joins the body at FRAGMENT_UNION 1.2, and is left
+    out (too short for a digit) at 1.0."""
+    monkeypatch.setattr(S, "FRAGMENT_UNION", union)
+    digits = [S.Box(x, 100, 60, 100, (k,)) for k, x in enumerate((420, 500, 580), start=10)]  # the page's digits: 100 px
+    body, bar = S.Box(264, 104, 76, 86, (1,)), S.Box(328, 102, 50, 22, (2,))
+    joined = S.join_pieces(digits + [body, bar])
+    if union > 1.1:
+        assert len(joined) == 4 and S.Box(264, 102, 114, 88, (1, 2)) in joined
+    else:
+        assert len(joined) == 5 and body in joined
+
+
 def test_lines_top_to_bottom_digits_left_to_right():
     boxes = [S.Box(300, 200, 40, 60, (1,)), S.Box(100, 50, 40, 60, (2,)), S.Box(100, 205, 40, 60, (3,)),
              S.Box(160, 55, 40, 60, (4,))]
