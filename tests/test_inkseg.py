@@ -390,6 +390,16 @@ def test_two_circles_drawn_touching_are_each_fitted_and_leave_the_last_digit(pin
         assert zero.h > 1.3 * boxes[-2].h
 
 
+def test_an_outline_that_crosses_itself_has_no_ellipses_rather_than_an_error():
+    """OpenCV refuses the convex hull of a self-crossing outline (`convexityDefects` raises); such a loop is left
+    alone instead of stopping the read."""
+    from edgedigits.runtime.segment import fitted_ellipses
+
+    bow = np.array([[[0, 0]], [[20, 20]], [[20, 0]], [[0, 20]], [[10, 30]], [[5, 25]], [[15, 5]], [[30, 10]],
+                    [[25, 15]], [[2, 28]], [[12, 3]]], np.int32)
+    assert fitted_ellipses(bow, 1.0) == []
+
+
 def test_zoom_window_looks_closer_only_at_small_digits_on_a_big_photo():
     ink = np.zeros((240, 320), np.uint8)
     for x in (150, 160, 170):

@@ -896,7 +896,10 @@ def fitted_ellipses(outline: np.ndarray, pen: float) -> list:
         return [whole]
     if LOOP_PINCH <= 0 or len(points) < 10:
         return []
-    defects = cv2.convexityDefects(outline, cv2.convexHull(outline, returnPoints=False))
+    try:
+        defects = cv2.convexityDefects(outline, cv2.convexHull(outline, returnPoints=False))
+    except cv2.error:  # an outline that crosses itself, whose hull OpenCV refuses: no pinch to split at
+        return []
     if defects is None or len(defects) < 2:
         return []
     defects = defects.reshape(-1, 4)
