@@ -454,3 +454,23 @@ def test_big_jpegs_are_decoded_smaller_and_boxes_stay_in_the_files_pixels(reader
     assert record.text == small.text == "2017"
     for mine, theirs in zip(record.digits, small.digits):  # the same boxes, 4x: in the big file's pixels
         assert all(abs(a - 4 * b) <= 12 for a, b in zip(mine.box, theirs.box))
+
+
+@pytest.mark.parametrize("size", [(640, 480), (2560, 1920)])
+def test_a_photo_stored_on_its_side_with_an_exif_orientation_reads_upright(reader, tmp_path, size):
+    """A phone held upright stores "2017" turned 90 degrees, with EXIF Orientation 6 (turn clockwise to view): it
+    reads "2017" as the upright photo does, small or decoded smaller, boxes in the upright file's pixels."""
+    from test_runtime import with_exif_orientation
+
+    from edgedigits.runtime.batch import read_one
+    from edgedigits.runtime.inputs import Input
+
+    photo = cv2.resize(cv2.imread(str(SAMPLES / "2017.jpg")), size, interpolation=cv2.INTER_CUBIC)
+    stored = cv2.rotate(photo, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    data = cv2.imencode(".jpg", stored, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+    (tmp_path / "portrait.jpg").write_bytes(with_exif_orientation(data, 6))
+    (tmp_path / "upright.jpg").write_bytes(cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes())
+    turned, upright = (read_one(reader, Input(name, tmp_path / name)) for name in ("portrait.jpg", "upright.jpg"))
+    assert turned.text == upright.text == "2017"
+    for mine, theirs in zip(turned.digits, upright.digits):
+        assert all(abs(a - b) <= 3 * size[0] // 640 for a, b in zip(mine.box, theirs.box))

@@ -114,6 +114,41 @@ def test_jpeg_trailers_are_fine_truncation_is_not_and_fill_bytes_are_parsed():
     assert image_size(data[:2] + b"\xff\xff" + data[2:]) == (96, 64)  # fill bytes before a marker are legal
 
 
+def with_exif_orientation(data: bytes, orientation: int, order: str = "<") -> bytes:
+    """A JPEG with an APP1 EXIF segment after its SOI whose IFD0 holds one entry, Orientation (a SHORT)."""
+    import struct
+
+    mark = b"II" if order == "<" else b"MM"
+    tiff = mark + struct.pack(order + "HI", 42, 8) + struct.pack(order + "H", 1)
+    tiff += struct.pack(order + "HHI", 0x0112, 3, 1) + struct.pack(order + "HH", orientation, 0) + struct.pack(order + "I", 0)
+    payload = b"Exif\x00\x00" + tiff
+    return data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_a_jpeg_is_turned_upright_as_its_exif_orientation_says(order):
+    """Phones store a portrait photo on its side with an EXIF Orientation; decoding turns it as OpenCV does when
+    it applies the tag itself (IMREAD_COLOR), for all eight values and either byte order; without the tag, or with
+    one that cannot be read, the image stays as stored."""
+    import cv2
+
+    from edgedigits.runtime.inputs import decode, exif_orientation
+
+    image = np.zeros((40, 64, 3), np.uint8)
+    image[5:15, 8:30] = (255, 128, 0)  # a corner block and a stripe: every turn and mirror looks different
+    image[:, 50:54] = (0, 0, 255)
+    data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 100])[1].tobytes()
+    assert exif_orientation(data) == 1 and np.array_equal(decode(data), cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
+    for orientation in range(1, 9):
+        tagged = with_exif_orientation(data, orientation, order)
+        assert exif_orientation(tagged) == orientation
+        opencv = cv2.imdecode(np.frombuffer(tagged, np.uint8), cv2.IMREAD_COLOR)
+        assert np.array_equal(decode(tagged), opencv), orientation
+        assert decode(tagged).shape[:2] == ((64, 40) if orientation >= 5 else (40, 64))
+    assert exif_orientation(with_exif_orientation(data, 9, order)) == 1  # out of range: as stored
+    assert exif_orientation(with_exif_orientation(data, 6, order)[:30]) == 1  # cut inside the segment
+
+
 def test_models_with_another_input_type_or_a_fixed_batch_are_refused_on_opening(tmp_path):
     from onnx import TensorProto
 

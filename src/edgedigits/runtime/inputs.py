@@ -113,6 +113,41 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def exif_orientation(data: bytes) -> int:
+    """The EXIF Orientation (1-8) of a JPEG, 1 where it has none or it cannot be read. Phones store a photo as the
+    sensor saw it and say in this tag how to turn it: a page photographed in portrait is stored on its side."""
+    for marker, position, length in _jpeg_segments(data):
+        if marker == 0xE1 and data[position + 4 : position + 10] == b"Exif\x00\x00":
+            tiff = data[position + 10 : position + 2 + length]
+            if tiff[:2] not in (b"II", b"MM"):
+                return 1
+            for tag, kind, value in _ifd_entries(tiff):
+                if tag == 0x0112 and kind == 3:  # Orientation, a SHORT
+                    orientation = _short_or_long(tiff, kind, value)
+                    return orientation if 1 <= orientation <= 8 else 1
+            return 1
+    return 1
+
+
+def upright(image: np.ndarray, orientation: int) -> np.ndarray:
+    """The image turned (and mirrored) as its EXIF `orientation` says it is to be viewed."""
+    if orientation == 2:
+        return cv2.flip(image, 1)
+    if orientation == 3:
+        return cv2.rotate(image, cv2.ROTATE_180)
+    if orientation == 4:
+        return cv2.flip(image, 0)
+    if orientation == 5:
+        return cv2.transpose(image)
+    if orientation == 6:
+        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
+    if orientation == 7:
+        return cv2.flip(cv2.transpose(image), -1)
+    if orientation == 8:
+        return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return image
+
+
 def jpeg_complete(data: bytes) -> bool:
     """Whether a JPEG's end-of-image marker is where it belongs: after its first scan (bytes after it, such as
     the trailers phones append, do not matter; an EOI inside an EXIF thumbnail, before the scan, does not count)."""
@@ -138,21 +173,32 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _tiff_size(data: bytes) -> tuple[int, int] | None:
-    order = "<" if data[:2] == b"II" else ">"
-    (offset,) = struct.unpack(order + "I", data[4:8])
-    if offset + 2 > len(data):
-        return None
-    (count,) = struct.unpack(order + "H", data[offset : offset + 2])
-    size = {}
+def _ifd_entries(tiff: bytes):
+    """(tag, type, 4 value bytes) of each entry of a TIFF structure's first IFD (a TIFF file, or the EXIF block of a
+    JPEG), in its byte order; nothing past the data's end."""
+    order = "<" if tiff[:2] == b"II" else ">"
+    if len(tiff) < 8:
+        return
+    (offset,) = struct.unpack(order + "I", tiff[4:8])
+    if offset + 2 > len(tiff):
+        return
+    (count,) = struct.unpack(order + "H", tiff[offset : offset + 2])
     for index in range(min(count, 512)):
-        entry = data[offset + 2 + 12 * index : offset + 14 + 12 * index]
+        entry = tiff[offset + 2 + 12 * index : offset + 14 + 12 * index]
         if len(entry) < 12:
-            break
-        tag, kind = struct.unpack(order + "HH", entry[:4])
-        if tag in (256, 257):  # ImageWidth, ImageLength: SHORT or LONG
-            size[tag] = struct.unpack(order + ("H" if kind == 3 else "I"), entry[8:10] if kind == 3 else entry[8:12])[0]
-    return (size[256], size[257]) if len(size) == 2 else None
+            return
+        yield (*struct.unpack(order + "HH", entry[:4]), entry[8:12])
+
+
+def _short_or_long(tiff: bytes, kind: int, value: bytes) -> int:
+    """An IFD entry's value: a SHORT (type 3) or a LONG, in the structure's byte order."""
+    order = "<" if tiff[:2] == b"II" else ">"
+    return struct.unpack(order + ("H" if kind == 3 else "I"), value[:2] if kind == 3 else value)[0]
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    size = {tag: _short_or_long(data, kind, value) for tag, kind, value in _ifd_entries(data) if tag in (256, 257)}
+    return (size[256], size[257]) if len(size) == 2 else None  # ImageWidth, ImageLength
 
 
 def _pnm_size(data: bytes) -> tuple[int, int] | None:
@@ -202,17 +248,18 @@ def check_bytes(data: bytes) -> tuple[int, int] | None:
 
 
 def decode(data: bytes, flags: int = cv2.IMREAD_UNCHANGED, checked: bool = False) -> np.ndarray:
-    """Bytes of an image file -> BGR, BGRA or gray array; ImageError saying why not (`checked`: `check_bytes`
-    has passed them already)."""
+    """Bytes of an image file -> BGR, BGRA or gray array, a JPEG turned upright as its EXIF orientation says
+    (`upright`; OpenCV leaves it as stored with IMREAD_UNCHANGED, and here decides it for every flag alike);
+    ImageError saying why not (`checked`: `check_bytes` has passed them already)."""
     if not checked:
         check_bytes(data)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags | (0 if flags == cv2.IMREAD_UNCHANGED else cv2.IMREAD_IGNORE_ORIENTATION))
     if image is None:
         raise ImageError(f"not an image OpenCV can decode (a damaged file, not an image at all, or an image over "
                          f"the {MAX_PIXELS / 1e6:.0f} MP limit in a format whose size is not checked first)")
     if min(image.shape[:2]) < MIN_SIDE:
         raise ImageError(f"image is {image.shape[1]}x{image.shape[0]} pixels: too small to hold a digit")
-    return image
+    return upright(image, exif_orientation(data)) if data[:2] == b"\xff\xd8" else image
 
 
 def jpeg_reduction(size: tuple[int, int] | None) -> int:
@@ -236,7 +283,7 @@ def decode_for_reading(data: bytes) -> tuple[np.ndarray, float]:
     if factor == 1:
         return decode(data, checked=True), 1.0
     image = decode(data, REDUCED_FLAGS[factor], checked=True)
-    return image, size[0] / image.shape[1]
+    return image, max(size) / max(image.shape[:2])  # (turned upright or not)
 
 
 def read_file(path: Path) -> bytes:
