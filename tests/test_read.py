@@ -456,6 +456,28 @@ def test_big_jpegs_are_decoded_smaller_and_boxes_stay_in_the_files_pixels(reader
         assert all(abs(a - 4 * b) <= 12 for a, b in zip(mine.box, theirs.box))
 
 
+def test_ink_on_a_transparent_layer_is_read_as_on_a_white_page(reader, tmp_path):
+    """A PNG of black ink on a transparent layer (its transparent pixels black underneath, as tablets export them):
+    read as a viewer shows it, on white; dropping the alpha made the whole page black and read nothing."""
+    from edgedigits.runtime.batch import read_one
+    from edgedigits.runtime.inputs import Input
+    from edgedigits.runtime.segment import on_white
+
+    gray = cv2.imread(str(SAMPLES / "2017.jpg"), cv2.IMREAD_GRAYSCALE)
+    ink = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)[1]
+    layer = np.zeros(gray.shape + (4,), np.uint8)
+    layer[:, :, 3] = ink
+    cv2.imwrite(str(tmp_path / "layer.png"), layer)
+    cv2.imwrite(str(tmp_path / "page.png"), 255 - ink)
+    assert np.array_equal(on_white(layer)[:, :, 0], 255 - ink)
+    layered, page = (read_one(reader, Input(name, tmp_path / name)) for name in ("layer.png", "page.png"))
+    assert layered.error is None and layered.text == page.text == "2017"
+    half = np.dstack([np.full((4, 4, 3), 0, np.uint8), np.full((4, 4), 128, np.uint8)])
+    assert on_white(half)[0, 0, 0] == 127  # half-transparent black: mid grey
+    opaque = np.dstack([np.full((4, 4, 3), 90, np.uint8), np.full((4, 4), 255, np.uint8)])
+    assert np.array_equal(on_white(opaque), np.full((4, 4, 3), 90, np.uint8))
+
+
 @pytest.mark.parametrize("size", [(640, 480), (2560, 1920)])
 def test_a_photo_stored_on_its_side_with_an_exif_orientation_reads_upright(reader, tmp_path, size):
     """A phone held upright stores "2017" turned 90 degrees, with EXIF Orientation 6 (turn clockwise to view): it

@@ -6,19 +6,20 @@ import cv2
 import numpy as np
 
 from edgedigits.runtime.reader import Reading
+from edgedigits.runtime.segment import on_white
 
 SURE_COLOUR = (40, 170, 40)  # BGR green
 UNSURE_COLOUR = (30, 30, 220)  # BGR red
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:
-    """A uint8 BGR copy of a gray, BGR or BGRA image (8 or 16 bits)."""
+    """A uint8 BGR copy of a gray, BGR or BGRA image (8 or 16 bits; BGRA laid on white, as it is read)."""
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     if image.ndim == 2 or image.shape[2] == 1:
         return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
     if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+        return on_white(image)
     return image.copy()
 
 

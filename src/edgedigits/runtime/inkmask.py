@@ -20,7 +20,7 @@ import numpy as np
 
 from edgedigits.contract import INK_INPUT_NAME, INK_LIGHT, INK_LONG_SIDE, INK_MULTIPLE, INK_OUTPUT_NAME
 from edgedigits.errors import EdgeDigitsError
-from edgedigits.runtime.segment import label_ink, to_uint8
+from edgedigits.runtime.segment import label_ink, on_white, to_uint8
 from edgedigits.runtime.session import OpenModel
 
 ZOOM_BELOW = 16  # digits shorter than this many map pixels are looked at again, closer ...
@@ -64,7 +64,7 @@ def to_photo(image: np.ndarray, long_side: int = INK_LONG_SIDE, flatten: bool = 
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     elif image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+        image = on_white(image)
     height, width = ink_input_size(*image.shape[:2], long_side)
     if image.shape[0] > 4 * height:  # a phone photo: sample it down to 4x first (area-averaging 12 MP costs 20 ms)
         image = cv2.resize(image, (4 * width, 4 * height), interpolation=cv2.INTER_NEAREST)

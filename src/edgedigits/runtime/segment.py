@@ -189,8 +189,18 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"expected an integer or float image, got {image.dtype}")
 
 
+def on_white(image: np.ndarray) -> np.ndarray:
+    """A uint8 BGRA image -> BGR, laid on a white page as a viewer shows it: ink drawn on a transparent layer (a
+    tablet's or a scanner app's export, its transparent pixels often black underneath) stays ink on paper."""
+    alpha = image[:, :, 3]
+    if alpha.min() == 255:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    share = alpha[:, :, None].astype(np.uint16)
+    return ((image[:, :, :3] * share + 255 * (255 - share) + 127) // 255).astype(np.uint8)
+
+
 def to_gray(image: np.ndarray) -> np.ndarray:
-    """BGR, BGRA or gray, any integer or float pixels (`to_uint8`) -> gray uint8."""
+    """BGR, BGRA (`on_white`) or gray, any integer or float pixels (`to_uint8`) -> gray uint8."""
     image = to_uint8(image)
     if image.ndim == 2:
         return image
@@ -199,7 +209,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 3:
         return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+        return cv2.cvtColor(on_white(image), cv2.COLOR_BGR2GRAY)
     raise ValueError(f"expected a gray, BGR or BGRA image, got shape {image.shape}")
 
 
