@@ -2,6 +2,7 @@
 # make calibrate      -> models/NAME.int8.onnx behind the accuracy gate, temperatures, timings
 # make field          -> a 300-page field set, and every model's pages-read-exactly on it
 # make field-real     -> a 450-page realistic field set (desks, notes, grids, inks, 320x240 to 12 MP), scored per level and tag
+# make field-close    -> 150 realistic close-ups (one short number, digits a third to two thirds of the frame), scored
 # make bench          -> every model and format side by side, with peers: bench/bench.json, bench.png
 # make test           -> .venv with the dev extras, then the test suite
 # make dist           -> dist/edgedigits-*.whl, the wheel to install on a Raspberry Pi (README, "On a Raspberry Pi")
@@ -19,7 +20,7 @@ MODEL_NAMES := $(CLASSIFIERS) inkseg seqread
 RUNTIME_EXTRA := $(shell nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 INSTALLED := $(VENV)/.installed-$(RUNTIME_EXTRA)
 
-.PHONY: all install train export calibrate field field-real bench test dist clean
+.PHONY: all install train export calibrate field field-real field-close bench test dist clean
 
 all: export
 
@@ -73,6 +74,13 @@ $(REALSET)/truth.jsonl: | $(INSTALLED)
 field-real: $(REALSET)/truth.jsonl
 	for model in $(sort $(wildcard $(CLASSIFIERS:%=$(MODELS)/%.onnx) $(CLASSIFIERS:%=$(MODELS)/%.int8.onnx))); do $(BIN)/edgedigits eval $$model --pages $(REALSET) || exit 1; done
 
+CLOSESET := fieldset-close
+$(CLOSESET)/truth.jsonl: | $(INSTALLED)
+	$(BIN)/python scripts/make_pages.py --kind close-up --count 150 --seed 12 --out $(CLOSESET)
+
+field-close: $(CLOSESET)/truth.jsonl
+	$(BIN)/edgedigits eval $(MODELS)/cnn-bn-aug.int8.onnx --pages $(CLOSESET)
+
 # A wheel to carry to a Raspberry Pi (the package is not published): dist/edgedigits-VERSION-py3-none-any.whl
 dist: $(INSTALLED)
 	rm -rf dist
@@ -82,4 +90,4 @@ test: $(INSTALLED)
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(MODELS) $(VENV) $(FIELDSET) $(REALSET) bench build dist *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(MODELS) $(VENV) $(FIELDSET) $(REALSET) $(CLOSESET) bench build dist *.egg-info src/*.egg-info .pytest_cache

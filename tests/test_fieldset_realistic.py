@@ -63,8 +63,26 @@ def test_a_written_set_scores_per_level_and_tag(mnist, tmp_path):
 
 
 def test_unknown_kind_is_refused(mnist, tmp_path):
-    with pytest.raises(ValueError, match="plain or realistic"):
+    with pytest.raises(ValueError, match="plain, realistic or close-up"):
         write_pages(tmp_path, 1, kind="glossy", mnist_test=mnist[1])
+
+
+def test_close_up_pages_hold_one_short_number_a_third_of_the_frame_tall_or_more(mnist, tmp_path):
+    """`--kind close-up`: one number of 1-2 digits (or a year), photographed from close by: its digits' ink at
+    least about CLOSE_UP_SHARE's lower end of the frame's height (a year is written smaller to fit), tagged."""
+    from edgedigits.fieldset_realistic import CLOSE_UP_SHARE
+
+    _, (images, labels) = mnist
+    for seed in range(6):
+        page = render_realistic(np.random.default_rng(seed), LEVELS[seed % 3], "mnist", (images[:500], labels[:500]),
+                                frame=(320, 240), with_target=True, close_up=True)
+        assert "close-up" in page.tags and "layout:single" in page.tags
+        (number,) = page.text.split("\n")
+        assert number.isdigit() and (len(number) <= 2 or len(number) == 4)
+        rows = np.flatnonzero(page.target.max(axis=1) > 127)
+        assert rows[-1] - rows[0] >= (0.6 if len(number) == 4 else 0.8) * CLOSE_UP_SHARE[0] * page.target.shape[0]
+    truth = write_pages(tmp_path, 3, seed=4, mnist_test=mnist[1], kind="close-up")
+    assert all("close-up" in json.loads(line)["tags"] for line in truth.read_text().splitlines())
 
 
 @pytest.mark.parametrize("level", LEVELS)

@@ -639,9 +639,11 @@ def fixed_readings(confidences: dict[int, float]):
     (0.6, 0.99, 0, "1", 1),  # no second look asked for
     (0.6, 0.99, 512, "4", 2),  # a second look at another size
 ])
-def test_an_unsure_reading_is_made_again_from_a_finer_ink_map(first, second, second_look, expected, reads):
-    from edgedigits.runtime import Reader
+def test_an_unsure_reading_is_made_again_from_a_finer_ink_map(first, second, second_look, expected, reads, monkeypatch):
+    from edgedigits.runtime import Reader, reader as reading_module
     from edgedigits.runtime.reader import SECOND_LOOK_BELOW, SECOND_LOOK_MARGIN, SECOND_LOOK_SIDE
+
+    monkeypatch.setattr(reading_module, "FAR_LOOK", 0)  # the look from afar has its own tests
 
     assert 0.6 < SECOND_LOOK_BELOW <= 0.95 and 0.6 + SECOND_LOOK_MARGIN >= 0.65
     reader = Reader(ThinIsAOne().model, ink_model=DarkInk(), second_look=second_look)
@@ -663,7 +665,87 @@ def test_the_second_look_s_map_is_made_at_its_own_size():
     ink = DarkInk()
     reader = Reader(ThinIsAOne().model, ink_model=ink)
     assert reader.read_at(page, 448).text == "1" and [max(shape) for shape in ink.looked_at] == [448]
-    assert reader.read(page).text == "1" and [max(shape) for shape in ink.looked_at] == [448, 320]  # sure: one look
+    # Sure, but one digit: looked at from afar too (the photo a third of 320 px, 48 px of its edges around it).
+    assert reader.read(page).text == "1" and [max(shape) for shape in ink.looked_at] == [448, 320, 208]
+
+
+def test_the_map_from_afar_is_the_photo_s_own_part_shrunk_to_a_third():
+    """`far_map`: a 640x480 photo shrunk to 106x80, its edges repeated 48 px around it (208x176 for the network);
+    the map is the photo's part, a dark bar where the photo has it."""
+    page = np.full((480, 640, 3), 210, np.uint8)
+    page[120:360, 300:330] = 40  # a bar half the frame tall
+    ink = DarkInk()
+    far = ink.far_map(page, 3)
+    assert ink.looked_at == [(176, 208)] and far.shape == (80, 106)
+    column = far[:, round(315 * 106 / 640)]
+    assert column[40] == 255 and column[5] == 0 and far[40, 5] == 0
+
+
+class StubFar:
+    """`Reader.read_at` at 320 px gives the `first` reading; `look_from_afar` gives `far` (None: nothing tall from
+    afar), each step a millisecond; what was asked is recorded."""
+
+    def __init__(self, first, far):
+        self.first, self.far, self.asked = first, far, []
+
+    def read_at(self, image, long_side, ink=None):
+        self.asked.append(long_side)
+        return self.first
+
+    def look_from_afar(self, image, first):
+        self.asked.append("afar")
+        return self.far, {"ink": 1.0, "segment": 1.0, "infer": 1.0}
+
+
+def one_reading(text: str, confidence: float):
+    from edgedigits.runtime.reader import Digit, Reading
+
+    digits = [Digit(int(c), confidence, (10 * k, 10, 8, 200), 0) for k, c in enumerate(text)]
+    return Reading([text], digits, {"ink": 1.0, "segment": 1.0, "infer": 1.0})
+
+
+@pytest.mark.parametrize("first, far, expected, asked", [
+    (("1", 0.99), ("4", 0.95), "4", [320, "afar"]),  # sure, one digit: from afar it reads tall digits surely
+    (("1", 0.99), ("4", 0.8), "1", [320, "afar"]),  # ... but not surely: the first stays
+    (("1", 0.99), None, "1", [320, "afar"]),  # nothing tall from afar
+    (("123", 0.99), ("4", 0.99), "123", [320]),  # sure, three digits: not looked at from afar
+    (("1", 0.6), ("4", 0.75), "4", [320, "afar"]),  # unsure: from afar surer by the margin
+    (("1", 0.6), ("4", 0.65), "1", [320, "afar"]),  # ... by less
+])
+def test_a_reading_of_few_digits_or_unsure_is_looked_at_from_afar(first, far, expected, asked, monkeypatch):
+    from edgedigits.runtime import Reader
+
+    reader = Reader(ThinIsAOne().model, ink_model=DarkInk(), second_look=0)
+    stub = StubFar(one_reading(*first), one_reading(*far) if far else None)
+    monkeypatch.setattr(reader, "read_at", stub.read_at)
+    monkeypatch.setattr(reader, "look_from_afar", stub.look_from_afar)
+    reading = reader.read(np.zeros((480, 640), np.uint8))
+    assert reading.text == expected and stub.asked == asked
+    assert reading.timings_ms["ink"] == len(asked)  # the look from afar's time counts, taken or not
+
+
+@pytest.mark.parametrize("height, first_height, taken", [
+    (240, 240, True),  # a bar half the frame tall, read as tall first: the reading from afar stands
+    (240, 30, False),  # ... but the first reading's digits were small: a shadow's edge or a box, not writing
+    (60, 60, False),  # an eighth of the frame: not too big for the network, nothing to look at from afar
+])
+def test_the_look_from_afar_is_for_digits_taller_than_the_network_learnt(height, first_height, taken):
+    from edgedigits.runtime import Reader
+
+    page = np.full((480, 640, 3), 210, np.uint8)
+    page[240 - height // 2 : 240 + height // 2, 300:320] = 40
+    reader = Reader(ThinIsAOne().model, ink_model=DarkInk())
+    first = replace_box_height(reader.read_at(page, 320), first_height)
+    far, spent = reader.look_from_afar(page, first)
+    assert (far is not None) == taken and spent["ink"] > 0
+    if taken:
+        assert far.text == "1" and abs(far.digits[0].box[3] - height) <= 8
+
+
+def replace_box_height(reading, height):
+    from dataclasses import replace
+
+    return replace(reading, digits=[replace(d, box=(*d.box[:3], height)) for d in reading.digits])
 
 
 def test_a_second_look_outside_the_network_s_range_is_refused():

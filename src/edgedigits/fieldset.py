@@ -196,7 +196,8 @@ def render_page(rng: np.random.Generator, difficulty: str, source: str, mnist_te
 def write_pages(out_dir: Path, count: int, seed: int = 0, mnist_test=None, kind: str = "plain") -> Path:
     """Write `count` pages (equal shares of each difficulty and source) and `truth.jsonl`; return its path.
 
-    `kind` is `plain` (this module's pages) or `realistic` (`fieldset_realistic`: desks, notes, grids, inks).
+    `kind` is `plain` (this module's pages), `realistic` (`fieldset_realistic`: desks, notes, grids, inks) or
+    `close-up` (realistic pages of one short number photographed from close by).
     """
     if mnist_test is None:
         from edgedigits.data import load_mnist
@@ -204,10 +205,10 @@ def write_pages(out_dir: Path, count: int, seed: int = 0, mnist_test=None, kind:
         _, mnist_test = load_mnist()
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    if kind == "realistic":
-        return write_realistic_pages(out_dir, count, rng, mnist_test)
+    if kind in ("realistic", "close-up"):
+        return write_realistic_pages(out_dir, count, rng, mnist_test, close_up=kind == "close-up")
     if kind != "plain":
-        raise ValueError(f"unknown field set kind {kind!r}: plain or realistic")
+        raise ValueError(f"unknown field set kind {kind!r}: plain, realistic or close-up")
     def page(index: int) -> tuple[bytes, dict]:
         difficulty = DIFFICULTIES[index % len(DIFFICULTIES)]
         source = SOURCES[(index // len(DIFFICULTIES)) % len(SOURCES)]
@@ -230,14 +231,15 @@ def write_set(out_dir: Path, count: int, page) -> Path:
     return truth
 
 
-def write_realistic_pages(out_dir: Path, count: int, rng: np.random.Generator, mnist_test) -> Path:
-    """Realistic pages (equal shares of each level and digit source) with their tags in `truth.jsonl`."""
+def write_realistic_pages(out_dir: Path, count: int, rng: np.random.Generator, mnist_test, close_up: bool = False) -> Path:
+    """Realistic pages (equal shares of each level and digit source) with their tags in `truth.jsonl`;
+    `close_up`: each one short number photographed from close by (`render_realistic`)."""
     from edgedigits.fieldset_realistic import LEVELS, SOURCES as REALISTIC_SOURCES, render_realistic
 
     def page(index: int) -> tuple[bytes, dict]:
         level = LEVELS[index % len(LEVELS)]
         source = REALISTIC_SOURCES[(index // len(LEVELS)) % len(REALISTIC_SOURCES)]
-        drawn = render_realistic(rng, level, source, mnist_test)
+        drawn = render_realistic(rng, level, source, mnist_test, close_up=close_up)
         return drawn.jpeg, {"lines": drawn.lines, "difficulty": level, "source": source, "tags": drawn.tags,
                             "size": [drawn.image.shape[1], drawn.image.shape[0]]}
     return write_set(out_dir, count, page)

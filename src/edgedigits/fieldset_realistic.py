@@ -39,6 +39,9 @@ from edgedigits.fieldset import crop_to_ink, mnist_digit, random_number
 LEVELS = ("easy", "medium", "hard")
 SOURCES = ("mnist", "hershey", "strokes")
 # Frame sizes (width, height) and how often each is drawn: webcams most often, phones sometimes.
+# A close-up (`render_realistic(close_up=True)`, `make_pages.py --kind close-up`): one short number, its digits this
+# share of the frame's height, log-uniform (the field set proper stops at a quarter).
+CLOSE_UP_SHARE = (0.3, 0.65)
 FRAME_SIZES = ((320, 240), (640, 480), (1280, 720), (1280, 960), (1920, 1080), (4032, 3024))
 FRAME_WEIGHTS = (0.15, 0.35, 0.15, 0.1, 0.1, 0.15)
 RENDER_LONG_SIDE = 1600  # scenes are drawn at most this large, then scaled to the frame (a phone's optics blur anyway)
@@ -354,7 +357,7 @@ def choose_layout(rng: np.random.Generator, random_number=random_number) -> tupl
 def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_test, touching: bool | None = None,
                      frame: tuple[int, int] | None = None, with_target: bool = False,
                      random_number=random_number, paper: str | None = None, ink: str | None = None,
-                     clutter: str | None = None) -> RealisticPage:
+                     clutter: str | None = None, close_up: bool = False) -> RealisticPage:
     """One photographed page at `level` (easy, medium, hard) with digits from `source` (frame size drawn unless given).
 
     `mnist_test` is the (images, labels) pair MNIST glyphs are drawn from (the ink segmenter's training data
@@ -362,7 +365,8 @@ def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_te
     target of the digits' ink (not the paper's lines, the clutter, the desk or the light), warped like the page.
     `random_number(rng, shortest, longest)` writes the numbers (the field sets keep `fieldset.random_number`).
     `paper`, `ink` and `clutter` (from PAPERS, INKS and CLUTTER) are drawn unless given; a blackboard always has
-    chalk and a whiteboard a marker.
+    chalk and a whiteboard a marker. `close_up`: a phone held close to one short number (1-2 digits, or a year),
+    its digits CLOSE_UP_SHARE of the frame's height (as far as the number fits), tagged `close-up`.
     """
     grade = LEVELS.index(level)
     for name, value, known in (("paper", paper, PAPERS), ("ink", ink, INKS), ("clutter", clutter, CLUTTER)):
@@ -394,8 +398,11 @@ def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_te
     # (At least 1/40 of the frame's height: someone who photographs a number with a phone frames the writing.)
     smallest = max((30, 22, 18)[grade], frame[1] / 40) * render_scale
     largest = max(smallest * 1.2, height / 4)
+    if close_up:
+        smallest, largest = (share * height for share in CLOSE_UP_SHARE)
     digit_height = float(np.exp(rng.uniform(np.log(smallest), np.log(largest))))
-    layout, numbers = choose_layout(rng, random_number)
+    layout, numbers = ("single", [[random_number(rng, 1, 2)]]) if close_up else choose_layout(rng, random_number)
+    margin = (0.4 if close_up else 2.0) * digit_height  # around the text, on the surface and in the frame
     touching = bool(rng.random() < 0.25) if touching is None else touching
     tags += [f"layout:{layout}", "touching" if touching else "apart"]
     pen_scale = {"felt": 0.1, "ballpoint": 0.06, "red": 0.08, "pencil": 0.06, "marker": 0.16, "chalk": 0.12}[ink]
@@ -416,11 +423,11 @@ def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_te
     text_width = max(sum(number_width(n, digit_height) for n in line) + (len(line) - 1) * 3.0 * digit_height for line in numbers)
     text_height = line_pitch * (len(numbers) - 1) + digit_height
     if on_desk:
-        surface_w = max(text_width + 2 * digit_height, width * rng.uniform(0.35, 0.8))
-        surface_h = max(text_height + 2 * digit_height, surface_w * rng.uniform(0.7, 1.2) if paper == "sticky" else height * rng.uniform(0.5, 1.2))
+        surface_w = max(text_width + margin, width * rng.uniform(0.35, 0.8))
+        surface_h = max(text_height + margin, surface_w * rng.uniform(0.7, 1.2) if paper == "sticky" else height * rng.uniform(0.5, 1.2))
     else:
         surface_w, surface_h = width * 1.3, height * 1.3  # fills the frame and beyond
-    scale_down = min(1.0, 0.92 * width / (text_width + 2 * digit_height), 0.92 * height / (text_height + 2 * digit_height))
+    scale_down = min(1.0, 0.92 * width / (text_width + margin), 0.92 * height / (text_height + margin))
     if scale_down < 1.0:  # the text would not fit the frame: write smaller
         digit_height *= scale_down
         pen = max(1.0, pen * scale_down)
@@ -435,8 +442,9 @@ def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_te
     # Text on the surface.
     ink_layer = np.zeros((sh, sw), np.float32)  # the digits' ink
     clutter_layer = np.zeros((sh, sw), np.float32)  # lines drawn around them with the same pen
-    text_x0 = rng.uniform(digit_height, max(digit_height + 1, sw - text_width - digit_height))
-    text_y0 = rng.uniform(digit_height, max(digit_height + 1, sh - text_height - digit_height))
+    edge = (0.2 if close_up else 1.0) * digit_height  # the least room left around the text on the surface
+    text_x0 = rng.uniform(edge, max(edge + 1, sw - text_width - edge))
+    text_y0 = rng.uniform(edge, max(edge + 1, sh - text_height - edge))
     if clutter is None and rng.random() < (0.0, 0.3, 0.5)[grade]:
         clutter = CLUTTER[rng.integers(len(CLUTTER))]
     if clutter:
@@ -518,6 +526,8 @@ def render_realistic(rng: np.random.Generator, level: str, source: str, mnist_te
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     digit_pixels = digit_height / render_scale
     tags.append("small-digits" if digit_pixels < 30 else "large-digits" if digit_pixels > frame[1] / 6 else "mid-digits")
+    if close_up:
+        tags.append("close-up")
     target = placed = None
     if with_target:
         target = cv2.warpPerspective(digit_layer, homography, (width, height), flags=cv2.INTER_LINEAR)

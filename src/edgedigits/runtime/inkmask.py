@@ -23,6 +23,10 @@ from edgedigits.errors import EdgeDigitsError
 from edgedigits.runtime.segment import label_ink, on_white, to_uint8
 from edgedigits.runtime.session import OpenModel
 
+# A look from afar (`InkModel.far_map`): the photo shrunk to a third, with this many network pixels of its edges
+# repeated around it (close-up pages 105 / 98 / 106 of 150 with the whole 320 px canvas / 32 / 48 px: half the
+# canvas's pixels for the same map).
+FAR_CONTEXT = 48
 ZOOM_BELOW = 16  # digits shorter than this many map pixels are looked at again, closer ...
 ZOOM_TO = 24  # ... enlarged to about this many map pixels tall ...
 ZOOM_MAX = 4  # ... at most this many times, and never beyond the photo's own pixels ...
@@ -118,6 +122,19 @@ class InkModel(OpenModel):
         fine[y0 * factor : y1 * factor, x0 * factor : x1 * factor] = cv2.resize(
             closer, ((x1 - x0) * factor, (y1 - y0) * factor), interpolation=cv2.INTER_LINEAR)
         return fine
+
+
+    def far_map(self, image: np.ndarray, far: int) -> np.ndarray:
+        """uint8 digit-ink probability for one image seen from `far` times further away, for digits too big for
+        the network at its working size (it learnt digits up to a quarter of the frame): the photo shrunk to
+        INK_LONG_SIDE / `far` px on its long side, its edges repeated FAR_CONTEXT px around it, and the map of the
+        photo's own part, that size."""
+        photo, (height, width) = to_photo(image, max(INK_MULTIPLE, INK_LONG_SIDE // far), flatten=self.flatten)
+        photo = photo[0, :height, :width]
+        rows, columns = (-(-(side + 2 * FAR_CONTEXT) // INK_MULTIPLE) * INK_MULTIPLE for side in (height, width))
+        top, left = (rows - height) // 2, (columns - width) // 2
+        around = cv2.copyMakeBorder(photo, top, rows - height - top, left, columns - width - left, cv2.BORDER_REPLICATE)
+        return to_map(self.probabilities(around[None])[0, top : top + height, left : left + width, 0])
 
 
 def to_map(probabilities: np.ndarray) -> np.ndarray:
