@@ -22,6 +22,7 @@ import time
 import cv2
 import numpy as np
 
+from edgedigits.contract import INK_LONG_SIDE
 from edgedigits.data import load_mnist
 from edgedigits.fieldset_realistic import LEVELS, SOURCES, render_realistic
 from edgedigits.runtime import Reader
@@ -49,20 +50,25 @@ def main() -> None:
     cv2.setNumThreads(1)
     reader = Reader(arguments.model, device="cpu", threads=1, ink_model=arguments.mask, sequence_model=arguments.sequence,
                     second_look=arguments.second_look)
-    looks = []  # the ink map sizes each read looked at: two for a read that took a second look
-    read_at = reader.read_at
+    looks = []  # the second looks and the looks from afar, one entry each ("second", "afar")
+    read_at, look_from_afar = reader.read_at, reader.look_from_afar
 
-    def counted_read_at(image, long_side):
-        looks.append(long_side)
-        return read_at(image, long_side)
+    def counted_read_at(image, long_side, ink=None):
+        if ink is None and long_side != INK_LONG_SIDE:
+            looks.append("second")
+        return read_at(image, long_side, ink=ink)
 
-    reader.read_at = counted_read_at
+    def counted_look_from_afar(image, first):
+        looks.append("afar")
+        return look_from_afar(image, first)
+
+    reader.read_at, reader.look_from_afar = counted_read_at, counted_look_from_afar
     _, mnist_test = load_mnist()
     rng = np.random.default_rng(7)
     print(f"{describe_reader(reader)}, one thread, medians over {arguments.pages} photos x {arguments.repeat} reads")
     print(f"{'frame':>10} {'decode':>9} {'ink map':>9} {'segment':>9} {'infer':>9} {'read':>9}   "
-          "   all   mean read  second looks   (ms; read = ink map + segment + infer, decode excluded; "
-          "all = decode + read)")
+          "   all   mean read  second looks  from afar   (ms; read = ink map + segment + infer, decode excluded; "
+          "all = decode + read; looks: frames of the page count)")
     for frame in [size(s) for s in arguments.sizes.split(",")]:
         decode, ink, segment, infer, read, total = [], [], [], [], [], []
         looks.clear()
@@ -84,7 +90,8 @@ def main() -> None:
         name = f"{frame[0]}x{frame[1]}"
         print(f"{name:>10} {statistics.median(decode):9.2f} {statistics.median(ink):9.2f} {statistics.median(segment):9.2f} "
               f"{statistics.median(infer):9.2f} {statistics.median(read):9.2f} {statistics.median(total):9.2f} "
-              f"{statistics.mean(read):10.2f} {(len(looks) - len(read)) // arguments.repeat:6d} of {arguments.pages}")
+              f"{statistics.mean(read):10.2f} {looks.count('second') // arguments.repeat:6d} of {arguments.pages}"
+              f"  {looks.count('afar') // arguments.repeat:5d} of {arguments.pages}")
 
 
 if __name__ == "__main__":
