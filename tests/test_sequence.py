@@ -401,13 +401,16 @@ class WholeAndPieces(Model):
 
 class StandInInk:
     """A stand-in ink segmenter that returns a fixed map, whatever size it is asked for (a second look reads the
-    same as the first)."""
+    same as the first), and sees nothing from afar (the look from afar has its own tests)."""
 
     def __init__(self, ink):
         self.ink = ink
 
     def ink_map(self, image, long_side=None):
         return self.ink
+
+    def far_map(self, image, far):
+        return np.zeros_like(self.ink)
 
 
 @pytest.mark.parametrize("pieces, line, expected", [("19", False, "19"), ("79", False, "9"), ("19", True, "9")])
