@@ -698,10 +698,12 @@ class StubFar:
 
 
 def one_reading(text: str, confidence: float):
+    """A Reading of `text` ("/" between lines), every digit at `confidence`, 200 px tall."""
     from edgedigits.runtime.reader import Digit, Reading
 
-    digits = [Digit(int(c), confidence, (10 * k, 10, 8, 200), 0) for k, c in enumerate(text)]
-    return Reading([text], digits, {"ink": 1.0, "segment": 1.0, "infer": 1.0})
+    lines = text.split("/")
+    digits = [Digit(int(c), confidence, (10 * k, 10 + 250 * row, 8, 200), row) for row, line in enumerate(lines) for k, c in enumerate(line)]
+    return Reading(lines, digits, {"ink": 1.0, "segment": 1.0, "infer": 1.0})
 
 
 @pytest.mark.parametrize("first, far, expected, asked", [
@@ -709,10 +711,11 @@ def one_reading(text: str, confidence: float):
     (("1", 0.99), ("4", 0.8), "1", [320, "afar"]),  # ... but not surely: the first stays
     (("1", 0.99), None, "1", [320, "afar"]),  # nothing tall from afar
     (("123", 0.99), ("4", 0.99), "123", [320]),  # sure, three digits: not looked at from afar
-    (("1", 0.6), ("4", 0.75), "4", [320, "afar"]),  # unsure: from afar surer by the margin
-    (("1", 0.6), ("4", 0.65), "1", [320, "afar"]),  # ... by less
+    (("1", 0.6), ("4", 0.65), "4", [320, "afar"]),  # unsure: from afar surer (its tall digits are the evidence)
+    (("1", 0.6), ("4", 0.55), "1", [320, "afar"]),  # ... less sure
+    (("1/2/3", 0.99), ("4", 0.95), "4", [320, "afar"]),  # sure, three digits on three lines: a close-up's strokes
 ])
-def test_a_reading_of_few_digits_or_unsure_is_looked_at_from_afar(first, far, expected, asked, monkeypatch):
+def test_a_reading_of_few_digits_a_line_or_unsure_is_looked_at_from_afar(first, far, expected, asked, monkeypatch):
     from edgedigits.runtime import Reader
 
     reader = Reader(ThinIsAOne().model, ink_model=DarkInk(), second_look=0)

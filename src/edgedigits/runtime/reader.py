@@ -79,20 +79,22 @@ SECOND_LOOK_MARGIN = 0.1
 MAX_SECOND_LOOK = 1024
 # A look from afar (`Reader.look_from_afar`): the ink segmenter learnt digits up to a quarter of the frame's height,
 # and a phone held close to a short number makes them a third to two thirds of it: the map then holds pieces of
-# strokes ("0" read "1", "72" read "6 1 / 10?"). A reading that is unsure, or holds at most FAR_FEW digits, is looked
-# at again with the photo FAR_LOOK times further away (`InkModel.far_map`); where that map holds ink at least
+# strokes ("0" read "1", "72" read "6 1 / 10?"). A reading that is unsure, or holds at most FAR_FEW digits a line, is
+# looked at again with the photo FAR_LOOK times further away (`InkModel.far_map`); where that map holds ink at least
 # FAR_DIGITS of the frame tall, the page is read with it, and that reading is kept where its digits are that tall
 # too (their median), the first reading's tallest digit is at least FAR_AGREE of theirs (small writing read first:
-# the tall thing from afar is a shadow's edge or a box drawn around it), and it is surer by SECOND_LOOK_MARGIN
-# (after an unsure first reading) or sure (after a sure one). Close-up pages (`scripts/make_pages.py --kind close-up
-# --seed 11`, 150 pages): 67 -> 105 read exactly (only after unsure readings: 97; FAR_LOOK 2 / 4: 94 / 96; FAR_FEW
-# 1 / 3: 102 / 108, but 3 broke 2 tuning pages; FAR_DIGITS 0.15 / 0.25: 104 / 105; FAR_AGREE 0.25 / 0.3 / 0.4: 103 /
-# 101 / 94); the 1,350 tuning pages 1,207 either way (1 fixed, 1 broken: a box drawn around small digits read as
-# tall ones; FAR_AGREE 0.4: 1,208, none broken).
+# the tall thing from afar is a shadow's edge or a box drawn around it), and it is surer than an unsure first
+# reading (by more than FAR_MARGIN: its tall digits are the evidence), or sure after a sure one. Close-up pages
+# (`scripts/make_pages.py --kind close-up --seed 11`, 150 pages): 67 -> 110 read exactly (only after unsure readings:
+# 97; FAR_LOOK 2 / 4: 94 / 96; at most 1 / 3 digits in all instead of 2 a line: 102 / 108, but 3 broke 2 tuning
+# pages, and 2 in all 107; FAR_DIGITS 0.15 / 0.25: 104 / 105; FAR_AGREE 0.25 / 0.3 / 0.4: 103 / 101 / 94;
+# FAR_MARGIN 0.1 as the second look's: 105); the 1,350 tuning pages 1,207 either way (a box drawn around small
+# digits read as tall ones from afar broke one page, one was fixed; FAR_AGREE 0.4 keeps both: 1,208).
 FAR_LOOK = 3
 FAR_DIGITS = 0.2
 FAR_FEW = 2
 FAR_AGREE = 0.2
+FAR_MARGIN = 0.0
 
 
 @dataclass(frozen=True)
@@ -196,15 +198,15 @@ class Reader:
         looks = [self.read_at(image, self.second_look)] if unsure and self.second_look else []
         spent = [reading.timings_ms] + [look.timings_ms for look in looks]
         far = None
-        if FAR_LOOK > 1 and (unsure or len(reading.digits) <= FAR_FEW):
+        if FAR_LOOK > 1 and (unsure or len(reading.digits) <= FAR_FEW * len(reading.lines)):
             far, far_spent = self.look_from_afar(image, reading)
             spent.append(far_spent)
         if len(spent) == 1:
             return reading
         timings = {key: sum(each[key] for each in spent) for key in reading.timings_ms}
         if unsure:
-            surer = [look for look in looks + ([far] if far else [])
-                     if look.least_sure is not None and look.least_sure > first + SECOND_LOOK_MARGIN]
+            surer = [look for look in looks if look.least_sure is not None and look.least_sure > first + SECOND_LOOK_MARGIN]
+            surer += [far] if far is not None and far.least_sure > first + FAR_MARGIN else []
             reading = max(surer, key=lambda look: look.least_sure, default=reading)
         elif far is not None and far.least_sure >= SECOND_LOOK_BELOW:
             reading = far
