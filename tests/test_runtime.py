@@ -114,6 +114,19 @@ def test_jpeg_trailers_are_fine_truncation_is_not_and_fill_bytes_are_parsed():
     assert image_size(data[:2] + b"\xff\xff" + data[2:]) == (96, 64)  # fill bytes before a marker are legal
 
 
+def test_a_phone_s_heic_photo_is_listed_and_refused_with_what_to_do(tmp_path):
+    """A folder of iPhone photos (HEIC, which OpenCV cannot decode): each is listed and gets an error naming the
+    format and the way out, instead of the folder reading as holding no images."""
+    from edgedigits.runtime.inputs import ImageError, decode, expand
+
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)
+    (tmp_path / "IMG_0001.HEIC").write_bytes(heic)
+    (found,) = expand([str(tmp_path)])
+    assert found.path == tmp_path / "IMG_0001.HEIC" and found.error is None
+    with pytest.raises(ImageError, match="HEIC/HEIF or AVIF .* export it as JPEG"):
+        decode(heic)
+
+
 def with_exif_orientation(data: bytes, orientation: int, order: str = "<") -> bytes:
     """A JPEG with an APP1 EXIF segment after its SOI whose IFD0 holds one entry, Orientation (a SHORT)."""
     import struct

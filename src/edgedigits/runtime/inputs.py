@@ -21,6 +21,10 @@ import numpy as np
 from edgedigits.errors import EdgeDigitsError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".gif"}
+# Phones' own formats OpenCV cannot decode: listed in folders anyway, so that each gets an error record saying what
+# to do rather than being passed over in silence (a folder of iPhone photos read "no images" before).
+UNDECODABLE_SUFFIXES = {".heic", ".heif", ".avif"}
+HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
 MAX_PIXELS = 50_000_000  # 50 MP: larger than any phone photo; a page scanned at 600 dpi is about 35 MP
 MIN_SIDE = 8  # pixels; nothing smaller can hold a readable digit
 REDUCED_LONG_SIDE = 1280  # a big JPEG is decoded at 1/2, 1/4 or 1/8 while its long side stays at least this
@@ -72,7 +76,7 @@ def scan_folder(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     for root, folders, files in os.walk(folder, onerror=report):
         folders.sort()
         found += [Path(root) / name for name in files
-                  if Path(name).suffix.lower() in IMAGE_SUFFIXES and (Path(root) / name).is_file()]
+                  if Path(name).suffix.lower() in IMAGE_SUFFIXES | UNDECODABLE_SUFFIXES and (Path(root) / name).is_file()]
     return sorted(found), unreadable
 
 
@@ -238,6 +242,9 @@ def check_bytes(data: bytes) -> tuple[int, int] | None:
     """Refuse what must never be decoded (empty, over the pixel limit, a cut JPEG); the size when the header has it."""
     if not data:
         raise ImageError("empty file (0 bytes)")
+    if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+        raise ImageError("a HEIC/HEIF or AVIF photo (a phone's own format), which OpenCV cannot decode: export it as "
+                         "JPEG (on an iPhone: Settings > Camera > Formats > Most Compatible)")
     size = image_size(data)
     if size and size[0] * size[1] > MAX_PIXELS:
         raise ImageError(f"image is {size[0]}x{size[1]} pixels ({size[0] * size[1] / 1e6:.0f} MP), over the "
