@@ -757,3 +757,63 @@ def test_a_second_look_outside_the_network_s_range_is_refused():
 
     with pytest.raises(EdgeDigitsError, match="--second-look 100"):
         Reader(ThinIsAOne().model, ink_model=DarkInk(), second_look=100)
+
+
+def tilted_reading(angle: float, confidence: float = 0.99, count: int = 4):
+    """A Reading of `count` digits whose boxes' centres lie on a line falling `angle` degrees to the right."""
+    import math
+
+    from edgedigits.runtime.reader import Digit, Reading
+
+    slope = math.tan(math.radians(angle))
+    digits = [Digit(k, confidence, (100 + 80 * k, round(200 + slope * 80 * k), 40, 60), 0) for k in range(count)]
+    return Reading(["".join(str(k) for k in range(count))], digits, {"ink": 1.0, "segment": 1.0, "infer": 1.0})
+
+
+def test_the_writing_s_angle_is_its_digits_line_and_only_one_line_counts():
+    from edgedigits.runtime.reader import Digit, Reading, writing_angle
+
+    assert writing_angle(tilted_reading(20)) == pytest.approx(20, abs=0.1)  # falling to the right: turn it back up
+    assert writing_angle(tilted_reading(-25)) == pytest.approx(-25, abs=0.1)
+    assert writing_angle(tilted_reading(20, count=2)) == 0.0  # two digits tell no line
+    two_lines = tilted_reading(0, count=3)
+    below = [Digit(d.value, d.confidence, (d.box[0], d.box[1] + 150, 40, 60), 1) for d in two_lines.digits]
+    assert writing_angle(Reading(["012", "012"], two_lines.digits + below, {})) == 0.0  # spread across: not one line
+
+
+def test_a_box_read_on_the_levelled_photo_goes_back_to_the_photo_s_pixels():
+    import cv2 as opencv
+
+    from edgedigits.runtime.reader import turned, turned_box
+
+    image = np.full((480, 640), 200, np.uint8)
+    image[200:260, 300:340] = 0  # a block ...
+    level, back = turned(image, 20)
+    assert level.shape[0] > 480 and level.shape[1] > 640  # the whole photo stays on the turned canvas
+    ys, xs = np.nonzero(level < 100)
+    x, y, w, h = turned_box((int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)), back)
+    assert abs(x - 300) <= 25 and abs(y - 200) <= 25 and x + w >= 335 and y + h >= 255  # ... found where it was
+    assert opencv.countNonZero((image < 100).astype(np.uint8)) == 2400
+
+
+@pytest.mark.parametrize("second_confidence, taken", [(0.99, True), (0.9, False)])
+def test_writing_turned_far_is_read_again_levelled(second_confidence, taken, monkeypatch):
+    """A reading whose four digits fall 20 degrees to the right: read again from the photo turned level, and that
+    reading kept where it is no less sure, its boxes back in the photo's pixels."""
+    from edgedigits.runtime import Reader
+
+    reader = Reader(ThinIsAOne().model, ink_model=DarkInk(), second_look=0)
+    readings = iter([tilted_reading(20, 0.95), replace_text(tilted_reading(0, second_confidence), "7777")])
+    seen = []
+    monkeypatch.setattr(reader, "read_looks", lambda image: seen.append(image.shape) or next(readings))
+    reading = reader.read(np.zeros((480, 640), np.uint8))
+    assert len(seen) == 2 and seen[1][0] > 480  # the second read was of the turned, larger canvas
+    assert reading.text == ("7777" if taken else "0123") and reading.timings_ms["ink"] == 2
+    if taken:
+        assert all(d.box[2] > 40 for d in reading.digits)  # boxes turned back: wider than the level ones
+
+
+def replace_text(reading, text):
+    from dataclasses import replace
+
+    return replace(reading, lines=[text], digits=[replace(d, value=int(c)) for d, c in zip(reading.digits, text)])
