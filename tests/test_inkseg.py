@@ -770,15 +770,22 @@ def tilted_reading(angle: float, confidence: float = 0.99, count: int = 4):
     return Reading(["".join(str(k) for k in range(count))], digits, {"ink": 1.0, "segment": 1.0, "infer": 1.0})
 
 
-def test_the_writing_s_angle_is_its_digits_line_and_only_one_line_counts():
+def test_the_writing_s_angle_is_the_direction_from_each_digit_to_its_nearest_neighbour():
+    import math
+
     from edgedigits.runtime.reader import Digit, Reading, writing_angle
 
-    assert writing_angle(tilted_reading(20)) == pytest.approx(20, abs=0.1)  # falling to the right: turn it back up
-    assert writing_angle(tilted_reading(-25)) == pytest.approx(-25, abs=0.1)
-    assert writing_angle(tilted_reading(20, count=2)) == 0.0  # two digits tell no line
-    two_lines = tilted_reading(0, count=3)
-    below = [Digit(d.value, d.confidence, (d.box[0], d.box[1] + 150, 40, 60), 1) for d in two_lines.digits]
-    assert writing_angle(Reading(["012", "012"], two_lines.digits + below, {})) == 0.0  # spread across: not one line
+    assert writing_angle(tilted_reading(20)) == pytest.approx(20, abs=0.5)  # falling to the right: turn it back up
+    assert writing_angle(tilted_reading(-25)) == pytest.approx(-25, abs=0.5)
+    assert writing_angle(tilted_reading(20, count=2)) == 0.0  # two digits tell no direction
+    first = tilted_reading(20, count=3)  # two lines, both turned 20 degrees: lines are further apart than digits
+    shift = (-150 * math.sin(math.radians(20)), 150 * math.cos(math.radians(20)))
+    below = [Digit(d.value, d.confidence, (round(d.box[0] + shift[0]), round(d.box[1] + shift[1]), 40, 60), 1) for d in first.digits]
+    assert writing_angle(Reading(["012", "012"], first.digits + below, {})) == pytest.approx(20, abs=1)
+    column = [Digit(k, 0.99, (100 + 3 * k, 100 + 90 * k, 40, 60), k) for k in range(4)]
+    assert writing_angle(Reading(list("0123"), column, {})) == 0.0  # digits one above the other: no line to level
+    fan = [Digit(k, 0.99, (x, y, 40, 60), 0) for k, (x, y) in enumerate([(0, 0), (100, 80), (200, 220), (300, 220), (400, 140)])]
+    assert writing_angle(Reading(["01234"], fan, {})) == 0.0  # directions that disagree (39, 39, 0, 0, -39 degrees)
 
 
 def test_a_box_read_on_the_levelled_photo_goes_back_to_the_photo_s_pixels():
@@ -796,20 +803,28 @@ def test_a_box_read_on_the_levelled_photo_goes_back_to_the_photo_s_pixels():
     assert opencv.countNonZero((image < 100).astype(np.uint8)) == 2400
 
 
-@pytest.mark.parametrize("second_confidence, taken", [(0.99, True), (0.9, False)])
-def test_writing_turned_far_is_read_again_levelled(second_confidence, taken, monkeypatch):
-    """A reading whose four digits fall 20 degrees to the right: read again from the photo turned level, and that
-    reading kept where it is no less sure, its boxes back in the photo's pixels."""
+@pytest.mark.parametrize("angle, first_confidence, second_confidence, expected, reads", [
+    (20, 0.95, 0.99, "7777", 2),  # turned 20 degrees: read again level, surer: kept
+    (20, 0.95, 0.9, "0123", 2),  # ... less sure: the first stays
+    (14, 0.95, 0.99, "0123", 1),  # 14 degrees, read surely: left as it is (the field set's pages turn this far)
+    (14, 0.6, 0.99, "7777", 2),  # ... read unsurely: read again level
+    (8, 0.6, 0.99, "0123", 1),  # 8 degrees: the reader follows that itself
+])
+def test_writing_turned_far_is_read_again_levelled(angle, first_confidence, second_confidence, expected, reads, monkeypatch):
+    """A reading whose four digits fall to the right: read again from the photo turned level (from DESKEW_ABOVE
+    degrees when unsure, DESKEW_SURE_ABOVE when sure), and that reading kept where it is no less sure, its boxes
+    back in the photo's pixels."""
     from edgedigits.runtime import Reader
 
     reader = Reader(ThinIsAOne().model, ink_model=DarkInk(), second_look=0)
-    readings = iter([tilted_reading(20, 0.95), replace_text(tilted_reading(0, second_confidence), "7777")])
+    readings = iter([tilted_reading(angle, first_confidence), replace_text(tilted_reading(0, second_confidence), "7777")])
     seen = []
     monkeypatch.setattr(reader, "read_looks", lambda image: seen.append(image.shape) or next(readings))
     reading = reader.read(np.zeros((480, 640), np.uint8))
-    assert len(seen) == 2 and seen[1][0] > 480  # the second read was of the turned, larger canvas
-    assert reading.text == ("7777" if taken else "0123") and reading.timings_ms["ink"] == 2
-    if taken:
+    assert len(seen) == reads and reading.text == expected and reading.timings_ms["ink"] == reads
+    if reads == 2:
+        assert seen[1][0] > 480  # the second read was of the turned, larger canvas
+    if expected == "7777":
         assert all(d.box[2] > 40 for d in reading.digits)  # boxes turned back: wider than the level ones
 
 

@@ -96,12 +96,16 @@ FAR_FEW = 2
 FAR_AGREE = 0.2
 FAR_MARGIN = 0.0
 # Writing turned further than the field set turns it (up to 10 degrees; a phone held at an angle turns it 15-30):
-# where the reading's digits (DESKEW_DIGITS or more) lie on one line (their centres' spread across it under
-# DESKEW_SPREAD of along it) turned DESKEW_ABOVE degrees or more, the photo is turned level and read again, and that
-# reading kept where it is no less sure (`Reader.read`, `writing_angle`). Realistic pages of seed 11 turned 12-30
-# degrees either way (`scripts/turn_pages.py fr11 tu11 --seed 111 --count 150`): 77 -> 95 of 150 (from 8 degrees,
-# or kept where at most 0.1 less sure: 94); the 1,350 tuning pages unchanged (from 8 degrees: 3 fixed, 3 broken).
+# where the direction from each digit read to its nearest neighbour (DESKEW_DIGITS digits or more; those within 45
+# degrees of level, agreeing within DESKEW_SPREAD radians of their median) is turned DESKEW_ABOVE degrees or more
+# (DESKEW_SURE_ABOVE when the reading is sure), the photo is turned level and read again, and that reading kept where
+# it is no less sure (`Reader.read`, `writing_angle`). Realistic pages of seed 11 turned 12-30 degrees either way
+# (`scripts/turn_pages.py fr11 tu11 --seed 111 --count 150`): 77 -> 105 of 150 (the main axis of one line's digits
+# instead of nearest neighbours: 95, multi-line pages not levelled; 12 degrees for sure readings too: 106, but a
+# sure reading of a tuning page turned 12.5 degrees read a box's side as a 1; from 8 degrees with one line: 94);
+# the 1,350 tuning pages unchanged.
 DESKEW_ABOVE = 12.0
+DESKEW_SURE_ABOVE = 17.0
 DESKEW_DIGITS = 3
 DESKEW_SPREAD = 0.15
 DESKEW_MARGIN = 0.0
@@ -200,7 +204,8 @@ class Reader:
         DESKEW_MARGIN less sure (its boxes turned back into the photo's pixels; timings: both)."""
         reading = self.read_looks(image)
         angle = writing_angle(reading)
-        if not DESKEW_ABOVE or abs(angle) < DESKEW_ABOVE:
+        sure = reading.least_sure is not None and reading.least_sure >= SECOND_LOOK_BELOW
+        if not DESKEW_ABOVE or abs(angle) < (DESKEW_SURE_ABOVE if sure else DESKEW_ABOVE):
             return reading
         level, back = turned(image, angle)
         again = self.read_looks(level)
@@ -380,16 +385,25 @@ class Reader:
 
 def writing_angle(reading: Reading) -> float:
     """Degrees that turn the writing level (as `cv2.getRotationMatrix2D` turns: counter-clockwise on the screen;
-    a line falling to the right is positive), where the reading's digits (at least DESKEW_DIGITS) lie on one line:
-    the main axis of their boxes' centres, their spread across it under DESKEW_SPREAD of along it; else 0."""
+    a line falling to the right is positive), from the reading's digits (at least DESKEW_DIGITS): the median
+    direction from each digit's box centre to its nearest neighbour's, those within 45 degrees of level (digits of
+    one line are nearer each other than lines are), where those directions agree (their median distance from the
+    median under DESKEW_SPREAD radians); else 0."""
     if len(reading.digits) < DESKEW_DIGITS:
         return 0.0
     centres = np.array([(x + w / 2, y + h / 2) for x, y, w, h in (digit.box for digit in reading.digits)], np.float64)
-    _, spread, axes = np.linalg.svd(centres - centres.mean(axis=0), full_matrices=False)
-    if spread[0] == 0 or spread[1] > DESKEW_SPREAD * spread[0]:
+    apart = np.linalg.norm(centres[:, None] - centres[None], axis=2)
+    np.fill_diagonal(apart, np.inf)
+    step = centres[apart.argmin(axis=1)] - centres
+    step[step[:, 0] < 0] *= -1  # left to right
+    angles = np.arctan2(step[:, 1], step[:, 0])
+    angles = angles[np.abs(angles) < math.pi / 4]
+    if len(angles) < DESKEW_DIGITS - 1:
         return 0.0
-    dx, dy = axes[0]
-    return math.degrees(math.atan(dy / dx)) if dx else 0.0
+    middle = float(np.median(angles))
+    if float(np.median(np.abs(angles - middle))) > DESKEW_SPREAD:
+        return 0.0
+    return math.degrees(middle)
 
 
 def turned(image: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
