@@ -38,10 +38,10 @@ from edgedigits.fieldset import crop_to_ink, mnist_digit, random_number
 
 LEVELS = ("easy", "medium", "hard")
 SOURCES = ("mnist", "hershey", "strokes")
-# Frame sizes (width, height) and how often each is drawn: webcams most often, phones sometimes.
 # A close-up (`render_realistic(close_up=True)`, `make_pages.py --kind close-up`): one short number, its digits this
 # share of the frame's height, log-uniform (the field set proper stops at a quarter).
 CLOSE_UP_SHARE = (0.3, 0.65)
+# Frame sizes (width, height) and how often each is drawn: webcams most often, phones sometimes.
 FRAME_SIZES = ((320, 240), (640, 480), (1280, 720), (1280, 960), (1920, 1080), (4032, 3024))
 FRAME_WEIGHTS = (0.15, 0.35, 0.15, 0.1, 0.1, 0.15)
 RENDER_LONG_SIDE = 1600  # scenes are drawn at most this large, then scaled to the frame (a phone's optics blur anyway)

@@ -123,7 +123,6 @@ class InkModel(OpenModel):
             closer, ((x1 - x0) * factor, (y1 - y0) * factor), interpolation=cv2.INTER_LINEAR)
         return fine
 
-
     def far_map(self, image: np.ndarray, far: int) -> np.ndarray:
         """uint8 digit-ink probability for one image seen from `far` times further away, for digits too big for
         the network at its working size (it learnt digits up to a quarter of the frame): the photo shrunk to

@@ -29,7 +29,7 @@ from edgedigits.runtime.confidence import apply_temperature
 from edgedigits.runtime.inkmask import InkModel, open_ink_model
 from edgedigits.runtime.sequence import SequenceModel, open_sequence_model
 from edgedigits.runtime.normalize import normalize_digit
-from edgedigits.runtime.segment import INK_THRESHOLD, label_ink, segment
+from edgedigits.runtime.segment import label_ink, map_ink, segment
 from edgedigits.runtime.session import Model, open_model
 
 UNSURE_BELOW = 0.5  # calibrated probability under which a digit shows as "?"
@@ -199,9 +199,10 @@ class Reader:
         self.second_look = check_second_look(second_look)  # 0: no second look
 
     def read(self, image: np.ndarray) -> Reading:
-        """The numbers on `image` (`read_looks`); where they lie on one line turned DESKEW_ABOVE degrees or more
-        (`writing_angle`), read again with the photo turned level, and that reading kept where it is at most
-        DESKEW_MARGIN less sure (its boxes turned back into the photo's pixels; timings: both)."""
+        """The numbers on `image` (`read_looks`); where the writing is turned DESKEW_ABOVE degrees or more
+        (`writing_angle`; DESKEW_SURE_ABOVE when the reading is sure), read again with the photo turned level, and
+        that reading kept where it is at most DESKEW_MARGIN less sure (its boxes turned back into the photo's
+        pixels; timings: both)."""
         reading = self.read_looks(image)
         angle = writing_angle(reading)
         sure = reading.least_sure is not None and reading.least_sure >= SECOND_LOOK_BELOW
@@ -209,7 +210,7 @@ class Reader:
             return reading
         level, back = turned(image, angle)
         again = self.read_looks(level)
-        timings = {key: reading.timings_ms[key] + again.timings_ms[key] for key in reading.timings_ms}
+        timings = summed(reading.timings_ms, again.timings_ms)
         if again.least_sure is not None and again.least_sure >= reading.least_sure - DESKEW_MARGIN:
             digits = [replace(digit, box=turned_box(digit.box, back)) for digit in again.digits]
             reading = replace(again, digits=digits)
@@ -234,7 +235,7 @@ class Reader:
             spent.append(far_spent)
         if len(spent) == 1:
             return reading
-        timings = {key: sum(each[key] for each in spent) for key in reading.timings_ms}
+        timings = summed(*spent)
         if unsure:
             surer = [look for look in looks if look.least_sure is not None and look.least_sure > first + SECOND_LOOK_MARGIN]
             surer += [far] if far is not None and far.least_sure > first + FAR_MARGIN else []
@@ -250,12 +251,12 @@ class Reader:
         tall from afar is a shadow's edge or a box drawn around it); else None. Also the time it took, per step."""
         start = time.perf_counter()
         ink = self.ink_model.far_map(image, FAR_LOOK)
-        count, _, stats = label_ink(cv2.threshold(ink, round(INK_THRESHOLD * 255) - 1, 1, cv2.THRESH_BINARY)[1])
+        count, _, stats = label_ink(map_ink(ink))
         spent = {"ink": (time.perf_counter() - start) * 1e3, "segment": 0.0, "infer": 0.0}
         if count < 2 or stats[1:, cv2.CC_STAT_HEIGHT].max() < FAR_DIGITS * ink.shape[0]:
             return None, spent
         far = self.read_at(image, INK_LONG_SIDE, ink=ink)
-        spent = {key: spent[key] + far.timings_ms[key] for key in spent}
+        spent = summed(spent, far.timings_ms)
         tall = median([digit.box[3] for digit in far.digits]) if far.digits else 0
         if tall < FAR_DIGITS * image.shape[0] or max(digit.box[3] for digit in first.digits) < FAR_AGREE * tall:
             return None, spent
@@ -381,6 +382,11 @@ class Reader:
                 new_digits.append(Digit(value, float(both[value]), (part.x, part.y, part.w, part.h), digit.line))
                 new_gaps.append(gap if k == len(cuts) - 1 else False)
         return new_digits, new_gaps
+
+
+def summed(*timings: dict[str, float]) -> dict[str, float]:
+    """Step timings (ms) of several reads added up, step by step."""
+    return {key: sum(each[key] for each in timings) for key in timings[0]}
 
 
 def writing_angle(reading: Reading) -> float:

@@ -1060,6 +1060,11 @@ def ink_is_dark(gray: np.ndarray, mask: np.ndarray) -> bool | None:
     return cv2.mean(gray[window], inside)[0] <= cv2.mean(gray[window], ring)[0]
 
 
+def map_ink(ink: np.ndarray) -> np.ndarray:
+    """A learned ink map (uint8 0-255) cut at INK_THRESHOLD: 255 where it says digit ink, else 0."""
+    return cv2.threshold(ink, round(INK_THRESHOLD * 255) - 1, 255, cv2.THRESH_BINARY)[1]
+
+
 def learned_mask(ink: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ink mask at working resolution from the learned segmenter's digit-ink map (uint8 0-255, any size),
     the photo's ink strength (`ink_strength`, the ink's side told by the map: `ink_is_dark`), and the photo's own
@@ -1070,7 +1075,7 @@ def learned_mask(ink: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndar
     grainy pencil, chalk)."""
     enlarge = gray.shape[0] / ink.shape[0]
     ink = cv2.resize(ink, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
-    mask = cv2.threshold(ink, round(INK_THRESHOLD * 255) - 1, 255, cv2.THRESH_BINARY)[1]
+    mask = map_ink(ink)
     small = shrink(gray)
     dark = ink_is_dark(gray, mask)
     strength = ink_strength(gray, small, dark_ink(small) if dark is None else dark)
