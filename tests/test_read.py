@@ -162,10 +162,29 @@ def test_pages_without_digits_read_as_nothing(reader, bad_inputs, name):
 
 def test_expand_reports_missing_paths_empty_folders_and_empty_globs(bad_inputs):
     items = expand([str(bad_inputs / "absent.jpg"), str(bad_inputs / "no-images"), str(bad_inputs / "*.gif")])
-    assert [item.error for item in items] == ["no such file or folder", f"no images ({', '.join(sorted(['.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.pgm', '.ppm', '.pbm', '.gif']))}) in this folder", "no file matches this pattern"]
+    assert [item.error for item in items] == ["no such file or folder", f"no images ({', '.join(sorted(['.jpg', '.jpeg', '.jfif', '.jpe', '.jp2', '.png', '.bmp', '.tif', '.tiff', '.webp', '.pgm', '.ppm', '.pbm', '.gif']))}) in this folder", "no file matches this pattern"]
     found = expand([str(bad_inputs / "*.png"), str(SAMPLES)])
     assert [Path(i.source).name for i in found][:2] == ["black.png", "dot.png"]
     assert any(i.source.endswith("2017.jpg") for i in found)
+
+
+def test_a_folder_of_scans_lists_pdfs_and_refuses_them_with_what_to_do(tmp_path):
+    """Scanners write PDFs: in a folder each is listed and refused with the way out, not passed over in silence;
+    JPEGs saved as .jfif or .jpe and JPEG 2000 files are read."""
+    from edgedigits.runtime.inputs import ImageError, decode, expand
+
+    pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
+    (tmp_path / "scan-001.pdf").write_bytes(pdf)
+    photo = cv2.imread(str(SAMPLES / "2017.jpg"))
+    (tmp_path / "b.jfif").write_bytes((SAMPLES / "2017.jpg").read_bytes())
+    cv2.imwrite(str(tmp_path / "c.jp2"), photo)
+    (tmp_path / "notes.txt").write_text("not listed")
+    found = expand([str(tmp_path)])
+    assert [item.path.name for item in found] == ["b.jfif", "c.jp2", "scan-001.pdf"]
+    with pytest.raises(ImageError, match="a PDF document, not an image: export its pages as images first"):
+        decode(pdf)
+    for name in ("b.jfif", "c.jp2"):
+        assert decode((tmp_path / name).read_bytes()).shape == photo.shape
 
 
 def test_a_batch_goes_on_past_every_bad_input(model_path, bad_inputs, monkeypatch, tmp_path):

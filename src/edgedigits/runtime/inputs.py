@@ -20,10 +20,13 @@ import numpy as np
 
 from edgedigits.errors import EdgeDigitsError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".gif"}
-# Phones' own formats OpenCV cannot decode: listed in folders anyway, so that each gets an error record saying what
-# to do rather than being passed over in silence (a folder of iPhone photos read "no images" before).
-UNDECODABLE_SUFFIXES = {".heic", ".heif", ".avif"}
+# (.jfif and .jpe: JPEGs as some browsers and Windows save them; .jp2: JPEG 2000, which OpenCV decodes.)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".jpe", ".jp2", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm",
+                  ".pbm", ".gif"}
+# Phones' own formats OpenCV cannot decode, and PDFs (what scanners write): listed in folders anyway, so that each gets
+# an error record saying what to do rather than being passed over in silence (a folder of iPhone photos read "no
+# images" before, and a folder of scans as PDFs still did).
+UNDECODABLE_SUFFIXES = {".heic", ".heif", ".avif", ".pdf"}
 HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
 MAX_PIXELS = 50_000_000  # 50 MP: larger than any phone photo; a page scanned at 600 dpi is about 35 MP
 MIN_SIDE = 8  # pixels; nothing smaller can hold a readable digit
@@ -245,6 +248,9 @@ def check_bytes(data: bytes) -> tuple[int, int] | None:
     if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
         raise ImageError("a HEIC/HEIF or AVIF photo (a phone's own format), which OpenCV cannot decode: export it as "
                          "JPEG (on an iPhone: Settings > Camera > Formats > Most Compatible)")
+    if data[:5] == b"%PDF-":
+        raise ImageError("a PDF document, not an image: export its pages as images first (for example "
+                         "`pdftoppm -r 300 -png FILE.pdf page`, which writes page-1.png, page-2.png, ...)")
     size = image_size(data)
     if size and size[0] * size[1] > MAX_PIXELS:
         raise ImageError(f"image is {size[0]}x{size[1]} pixels ({size[0] * size[1] / 1e6:.0f} MP), over the "
