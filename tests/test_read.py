@@ -247,6 +247,22 @@ def test_text_and_csv_formats(model_path):
     assert table.exit_code == 1
 
 
+def test_an_image_piped_in_is_read_from_standard_input(model_path):
+    """`rpicam-still -o - | edgedigits read -`: the bytes piped in are one input, named -; given twice, the second
+    gets an error record; with nothing piped in (a terminal), one line says what to do."""
+    from edgedigits.runtime.inputs import ImageError, read_stdin
+
+    piped = runner.invoke(app, ["read", "--model", str(model_path), "-", "-"], input=(SAMPLES / "2017.jpg").read_bytes())
+    assert piped.stdout.splitlines() == ["-: 2017", "-: error: standard input is read once: give - only once"]
+    assert piped.exit_code == 1
+
+    class Terminal:
+        def isatty(self):
+            return True
+
+    with pytest.raises(ImageError, match=r"nothing is piped in: pipe an image's bytes \(cat photo.jpg \| edgedigits read -\)"):
+        read_stdin(Terminal())
+
 def test_save_writes_annotated_copies(model_path, tmp_path, monkeypatch):
     monkeypatch.chdir(SAMPLES.parent)
     out = tmp_path / "out"

@@ -317,7 +317,7 @@ def open_reader(model: Path | None, device: str, threads: int | None, unsure: fl
 @app.command()
 @reports_errors
 def read(
-    paths: Annotated[list[str], typer.Argument(help="Images, folders (searched recursively) or glob patterns.")],
+    paths: Annotated[list[str], typer.Argument(help="Images, folders (searched recursively), glob patterns, or - for an image piped in.")],
     model: ModelPathOption = None,
     output_format: Annotated[str, typer.Option("--format", help="text, jsonl or csv (one record per input).")] = "text",
     save: Annotated[Path | None, typer.Option(help="Write annotated copies of the images to this folder.", file_okay=False)] = None,
@@ -375,6 +375,8 @@ def read_on_ray(paths: list[str], model: Path | None, unsure: float, mask: str, 
     check_second_look(second_look)  # here, before Ray starts, rather than in every actor
     model = resolve_model(model)
     inputs = expand(paths)
+    if any(item.path is None and item.error is None for item in inputs):
+        raise EdgeDigitsError("--engine ray reads files, not what is piped in (-): save the image to a file first")
     ink, runs = resolve_mask(mask), resolve_sequence(sequence)
     typer.echo(f"reading {len(inputs)} inputs on Ray with {Path(model).resolve()}"
                + (f", ink from {Path(ink).resolve()}" if ink else "") + (f", runs by {Path(runs).resolve()}" if runs else ""), err=True)

@@ -24,7 +24,7 @@ import cv2
 from edgedigits.errors import EdgeDigitsError
 from edgedigits.files import write_bytes_atomic
 from edgedigits.runtime.annotate import annotate
-from edgedigits.runtime.inputs import Input, decode_for_reading, load_for_reading
+from edgedigits.runtime.inputs import Input, decode_for_reading, load_for_reading, read_stdin
 from edgedigits.runtime.reader import Digit, Reader
 
 FORMATS = ("text", "jsonl", "csv")
@@ -55,6 +55,8 @@ class Record:
 def read_one(reader: Reader, item: Input, save_dir: Path | None = None) -> Record:
     if item.error:
         return Record(item.source, error=item.error)
+    if item.path is None:  # piped in (`-`): an annotated copy goes to SAVE_DIR/stdin.read.jpg
+        return read_guarded(reader, item.source, lambda: decode_for_reading(read_stdin()), save_dir, Path("stdin"))
     return read_guarded(reader, item.source, lambda: load_for_reading(item.path), save_dir, item.path)
 
 

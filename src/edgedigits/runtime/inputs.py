@@ -12,6 +12,7 @@ import glob
 import os
 import stat
 import struct
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,12 +48,19 @@ class Input:
     error: str | None = None
 
 
+STDIN = "-"  # an image's bytes piped in (`rpicam-still -o - | edgedigits read -`); a file named "-" is ./-
+
+
 def expand(arguments: list[str]) -> list[Input]:
-    """Files as given, folders searched recursively for images, glob patterns expanded; in order."""
+    """Files as given, folders searched recursively for images, glob patterns expanded, STDIN for the bytes piped
+    in (an Input without a path); in order."""
     inputs: list[Input] = []
     for argument in arguments:
         path = Path(argument)
-        if path.is_dir():
+        if argument == STDIN:
+            piped = any(item.source == STDIN and item.error is None for item in inputs)
+            inputs.append(Input(STDIN, error="standard input is read once: give - only once") if piped else Input(STDIN))
+        elif path.is_dir():
             found, unreadable = scan_folder(path)
             inputs += [Input(str(p), p) for p in found]
             inputs += [Input(str(folder), error=f"cannot read this folder: {reason}") for folder, reason in unreadable]
@@ -319,6 +327,17 @@ def read_file(path: Path) -> bytes:
         raise ImageError(f"cannot read: {error.strerror or error}") from None
     if len(data) > MAX_FILE_BYTES:
         raise ImageError(f"file is over the {MAX_FILE_BYTES / 1e6:.0f} MB limit for one image: downscale or recompress it first")
+    return data
+
+
+def read_stdin(stream=None) -> bytes:
+    """The bytes piped in (at most MAX_FILE_BYTES), or ImageError where nothing is (a terminal, or nothing at all)."""
+    stream = sys.stdin if stream is None else stream
+    if stream is None or stream.isatty():
+        raise ImageError("nothing is piped in: pipe an image's bytes (cat photo.jpg | edgedigits read -) or give a file")
+    data = stream.buffer.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError(f"over the {MAX_FILE_BYTES / 1e6:.0f} MB limit for one image: downscale or recompress it first")
     return data
 
 
