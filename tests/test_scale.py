@@ -66,3 +66,15 @@ def test_nothing_but_the_ray_path_imports_ray():
     code = ("import sys, edgedigits.cli, edgedigits.runtime.batch, edgedigits.runtime.stream, edgedigits.evaluate; "
             "print([m for m in sys.modules if m == 'ray' or m.startswith('ray.')])")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_ray_refuses_an_image_piped_in_before_starting(tiny_models, tmp_path):
+    """What is piped in (`-`) lives in this process only: the Ray path says so in one line instead of starting Ray."""
+    from typer.testing import CliRunner
+
+    from edgedigits.cli import app
+
+    result = CliRunner().invoke(app, ["read", "-", "--engine", "ray", "--model", str(tiny_models[0] / "mlp.onnx"),
+                                      "--out", str(tmp_path / "r.jsonl")], input=(SAMPLES / "2017.jpg").read_bytes())
+    assert result.exit_code == 1 and "--engine ray reads files, not what is piped in (-)" in result.output
+    assert not (tmp_path / "r.jsonl").exists()
