@@ -262,6 +262,8 @@ def test_an_image_piped_in_is_read_from_standard_input(model_path):
 
     with pytest.raises(ImageError, match=r"nothing is piped in: pipe an image's bytes \(cat photo.jpg \| edgedigits read -\)"):
         read_stdin(Terminal())
+    empty = runner.invoke(app, ["read", "--model", str(model_path), "-"], input=b"")
+    assert empty.stdout.strip() == "-: error: nothing was piped in (0 bytes): pipe an image's bytes, or give a file"
 
 def test_save_writes_annotated_copies(model_path, tmp_path, monkeypatch):
     monkeypatch.chdir(SAMPLES.parent)

@@ -336,6 +336,8 @@ def read_stdin(stream=None) -> bytes:
     if stream is None or stream.isatty():
         raise ImageError("nothing is piped in: pipe an image's bytes (cat photo.jpg | edgedigits read -) or give a file")
     data = stream.buffer.read(MAX_FILE_BYTES + 1)
+    if not data:
+        raise ImageError("nothing was piped in (0 bytes): pipe an image's bytes, or give a file")
     if len(data) > MAX_FILE_BYTES:
         raise ImageError(f"over the {MAX_FILE_BYTES / 1e6:.0f} MB limit for one image: downscale or recompress it first")
     return data
