@@ -325,6 +325,11 @@ def read_file(path: Path) -> bytes:
         raise
     except OSError as error:
         raise ImageError(f"cannot read: {error.strerror or error}") from None
+    return within_limit(data)
+
+
+def within_limit(data: bytes) -> bytes:
+    """`data` read up to one byte past MAX_FILE_BYTES, refused where it got there."""
     if len(data) > MAX_FILE_BYTES:
         raise ImageError(f"file is over the {MAX_FILE_BYTES / 1e6:.0f} MB limit for one image: downscale or recompress it first")
     return data
@@ -338,9 +343,7 @@ def read_stdin(stream=None) -> bytes:
     data = stream.buffer.read(MAX_FILE_BYTES + 1)
     if not data:
         raise ImageError("nothing was piped in (0 bytes): pipe an image's bytes, or give a file")
-    if len(data) > MAX_FILE_BYTES:
-        raise ImageError(f"over the {MAX_FILE_BYTES / 1e6:.0f} MB limit for one image: downscale or recompress it first")
-    return data
+    return within_limit(data)
 
 
 def load_image(path: Path) -> np.ndarray:
