@@ -222,6 +222,46 @@ def test_a_one_does_not_make_the_page_s_typical_box_narrow(ones_count, monkeypat
     assert reader.read(page).text == ("76077" if ones_count else "7777")
 
 
+class SureOfZero(Model):
+    """A stand-in digit classifier: a 0 at 0.99, whatever it is shown (a box or a piece of one)."""
+
+    def __init__(self):
+        super().__init__(path="sure-of-zero", session=None, provider="test", metadata={})
+
+    def predict(self, images, batch_size=256):
+        row = np.full(10, 0.01 / 9, np.float32)
+        row[0] = 0.99
+        return np.tile(row, (len(images), 1))
+
+
+@pytest.mark.parametrize("text, pair, expected", [
+    ("60", False, "0"),  # a box 1.1 heights wide: one digit's size, and a 6 the digit model rules out in its piece
+    ("10", False, "10"),  # a 1 is narrow: a piece cut from a run often shows it badly, so it is never ruled out
+    ("60", True, "60"),  # two rings overlapping, 1.4 heights wide (over ONE_DIGIT_ASPECT): the sequence model's run
+])
+def test_a_box_the_size_of_one_sure_digit_is_not_cut_into_digits_the_digit_model_rules_out(text, pair, expected):
+    """The seed's "2017" turned 3 degrees: the 0, with a curl inside it, is a box 1.1 heights wide that the digit
+    model reads as a 0 at 1.00 and the sequence model as "60" at 0.97-0.99 (over RUN_TRUST). Read alone, the 0's
+    left piece is no 6 to the digit model (under RULED_OUT), so the box stays one 0; in a box two digits wide the
+    sequence model's run is taken."""
+    import cv2
+
+    from edgedigits.runtime import Reader
+    from edgedigits.runtime.reader import ONE_DIGIT_ASPECT, RULED_OUT
+
+    assert (2 * 51 + 8) / (2 * 46 + 8) < ONE_DIGIT_ASPECT < (232 - 170 + 2 * 34 + 8) / (2 * 46 + 8)
+    assert 0.01 / 9 < RULED_OUT
+    page = np.full((300, 400), 235, np.uint8)
+    if pair:
+        cv2.ellipse(page, (170, 150), (34, 46), 0, 0, 360, 30, 8)
+        cv2.ellipse(page, (232, 150), (34, 46), 0, 0, 360, 30, 8)
+    else:
+        cv2.ellipse(page, (200, 150), (51, 46), 0, 0, 360, 30, 8)
+    reader = Reader(SureOfZero())
+    reader.sequence_model = FixedSequence(text, confidence=0.995)
+    assert reader.read(page).text == expected
+
+
 class UnsureOfZero(Model):
     """A stand-in digit classifier: a 0, at 0.5, whatever it is shown."""
 

@@ -48,6 +48,16 @@ SEQUENCE_ASPECT = 0.75  # boxes wider than this many times their height are also
 RUN_TRUST = 0.98  # ... and become its digits when each is read more surely than this times the digit model's reading of the box
 # (0.9 until the sequence model learnt flagged 1s: it then read the seed's own "2017" as "26017", the 0's inner loop a 6
 # at 0.97 against the digit model's 0 at 1.00; tuning pages 1,120 -> 1,118, digits invented 146 -> 138; 0.99: 1,114)
+# A box no wider than one wide digit (ONE_DIGIT_ASPECT heights, and not WIDER_THAN_TYPICAL) that the digit model reads
+# at least ONE_DIGIT_SURE surely is cut into the sequence model's digits only where the digit model, reading each
+# piece, does not rule out a new one (a digit other than the box's own and not a 1 or 7, under RULED_OUT): the seed's
+# "2017" with a curl inside its 0, turned 3 degrees, was "26017", the 0's left half a 6 at 0.97-0.99 to the sequence
+# model and at 0.03-0.06 to the digit model (turned -30 to 30 degrees in steps: 4 of 14 read right before, 10 of 14
+# after). No tuning, close-up or turned page changed (1,207 of 1,350; 111 and 105 of 150), nor seed 12 (398 of
+# 450). Wider boxes or less sure ones (1.3 and 0.9, 1.4 and 0.8): 1,202, 1,201.
+ONE_DIGIT_ASPECT = 1.3
+ONE_DIGIT_SURE = 0.95
+RULED_OUT = 0.1
 WIDER_THAN_TYPICAL = 1.35  # ... or, in a box this many times wider (for its height) than the page's typical digit,
 WIDE_RUN_TRUST = 0.5  # ... more surely than this
 # ... and so are boxes, however narrow, that the digit model reads less surely than this: a 1 glued to the digit
@@ -311,6 +321,8 @@ class Reader:
         A run read less surely than that is still taken where the digit model reads each of its pieces as the
         sequence model did (`pieces_agree`, AGREE_TRUST) and the photo's own ink of the box ends near it
         (`Segments.photo_reach` under PHOTO_REACH: not a margin line or a circle's side read as a 1).
+        Either way a box the size of one digit that the digit model is sure of stays whole where the digit model
+        rules out a digit read in one of its pieces (`rules_out`: a 0 with a curl inside is not "60").
         Each digit's piece of the run reaches halfway to its neighbours' CTC columns; the digit model reads
         the piece too (cut from the box's shaded crop, as it reads boxes), and the digit is the most likely under both
         models (their probabilities multiplied).
@@ -322,7 +334,7 @@ class Reader:
         candidates = [i for i, d in enumerate(digits) if d.box[2] > SEQUENCE_ASPECT * d.box[3] or d.confidence < SEQUENCE_UNSURE]
         if not candidates:
             return digits, gaps
-        runs = {}  # index -> (decoded, pieces, surely a run, trusted without its pieces' readings)
+        runs = {}  # index -> (decoded, pieces, surely a run, trusted without its pieces' readings, a one-digit box)
         singles = {}  # index -> the sequence model's probabilities for a box it reads as one digit
         aspects = sorted(d.box[2] / d.box[3] for d in digits)
         aspects = [a for a in aspects if a >= THINNEST_TYPICAL] or aspects
@@ -343,7 +355,9 @@ class Reader:
             trust = min(RUN_TRUST * digit.confidence, WIDE_RUN_TRUST) if wide else RUN_TRUST * digit.confidence
             trusted = surely_run or (not too_narrow and min(read.confidences) > trust)
             if trusted or (not too_narrow and segments.photo_reach(segments.boxes[index]) <= PHOTO_REACH):
-                runs[index] = (read, cuts, surely_run, trusted)
+                one_digit = (not surely_run and not wide and digit.box[2] <= ONE_DIGIT_ASPECT * digit.box[3]
+                             and digit.confidence >= ONE_DIGIT_SURE)
+                runs[index] = (read, cuts, surely_run, trusted, one_digit)
         if singles:  # a box the digit model would show as ? and the sequence model reads as one digit: both models
             digits = list(digits)
             for index, sequence_probabilities in singles.items():
@@ -356,11 +370,13 @@ class Reader:
         # The digit model reads each piece as it reads a box: with the photo's shade (a piece the shade leaves empty,
         # with its mask). Tuning pages 1,181 -> 1,184 of 1,350 (3 fixed, none broken) against the plain mask's pieces.
         pieces = [normalize_digit(shaded[index][:, a:b] if shaded[index][:, a:b].any() else crops[index][:, a:b])
-                  for index, (_, cuts, _, _) in runs.items() for a, b in cuts]
+                  for index, (_, cuts, _, _, _) in runs.items() for a, b in cuts]
         classified = iter(apply_temperature(self.model.predict(np.stack(pieces).reshape(-1, *INPUT_SHAPE)), self.temperature))
         taken = {}
-        for index, (read, cuts, surely_run, trusted) in runs.items():
+        for index, (read, cuts, surely_run, trusted, one_digit) in runs.items():
             piece_probabilities = [next(classified) for _ in cuts]
+            if one_digit and rules_out(read, piece_probabilities, digits[index].value):
+                continue
             if trusted or pieces_agree(read, piece_probabilities, digits[index].confidence):
                 taken[index] = (read, cuts, surely_run, piece_probabilities)
         runs = taken
@@ -450,6 +466,14 @@ def pieces_agree(decoded, piece_probabilities: list[np.ndarray], box_confidence:
     if any(int(p.argmax()) != value for p, value in zip(piece_probabilities, decoded.digits)):
         return False
     return min(c * p[value] for c, p, value in zip(decoded.confidences, piece_probabilities, decoded.digits)) > AGREE_TRUST * box_confidence
+
+
+def rules_out(decoded, piece_probabilities: list[np.ndarray], box_value: int) -> bool:
+    """Whether the digit model, reading each piece of a run (`piece_probabilities`), gives a digit the sequence
+    model read there (`decoded`) less than RULED_OUT, the digit it read the whole box as (`box_value`) and the narrow
+    ones (NARROW_DIGITS, which a piece cut from a run often shows badly) excepted."""
+    return any(value != box_value and value not in NARROW_DIGITS and p[value] < RULED_OUT
+               for p, value in zip(piece_probabilities, decoded.digits))
 
 
 def both_models(first: np.ndarray, second: np.ndarray) -> np.ndarray | None:
