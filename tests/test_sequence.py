@@ -287,7 +287,7 @@ class NarrowFirst(FixedSequence):
             second = 2 * 0.8 * NARROWEST_PIECE - 0.01  # the piece's edge lies halfway between the two digits' columns
             spans = [(0, round(0.02 * width)), (round((second - 0.05) * width), round((second + 0.05) * width))]
             sure = [np.eye(10)[int(c)] for c in self.text]
-            results.append(Decoded([int(c) for c in self.text], [0.95, 0.95], spans, sure))
+            results.append(Decoded([int(c) for c in self.text], [self.confidence] * 2, spans, sure))
         return results
 
 
@@ -306,6 +306,26 @@ def test_a_narrow_piece_of_a_run_is_a_1_or_a_7_never_another_digit(text, expecte
     cv2.ellipse(page, (200, 150), (46, 46), 0, 0, 360, 30, 8)  # one box, as wide as tall: not surely a run
     reader = Reader(UnsureOfZero())
     reader.sequence_model = NarrowFirst(text)
+    assert reader.read(page).text == expected
+
+
+@pytest.mark.parametrize("confidence, expected", [(0.95, "00"), (0.6, "0")])
+def test_the_box_s_own_digit_twice_is_taken_with_narrower_pieces(confidence, expected):
+    """Two 0s written overlapping: one box, a 0 to the digit model. The sequence model reads "00", the first piece
+    narrower than NARROWEST_PIECE heights (which keeps a 0's inner loop from being a 6) but wider than DOUBLE_PIECE:
+    the box's own digit twice, each read more surely than DOUBLE_TRUST, is taken; read less surely, the box stays
+    one 0."""
+    import cv2
+
+    from edgedigits.runtime import Reader
+    from edgedigits.runtime.reader import DOUBLE_PIECE, DOUBLE_TRUST, NARROWEST_PIECE
+
+    assert DOUBLE_PIECE < 0.8 * NARROWEST_PIECE and 0.6 < DOUBLE_TRUST < 0.95
+    page = np.full((300, 400), 235, np.uint8)
+    cv2.ellipse(page, (200, 150), (46, 46), 0, 0, 360, 30, 8)
+    reader = Reader(UnsureOfZero())
+    reader.sequence_model = NarrowFirst("00")
+    reader.sequence_model.confidence = confidence
     assert reader.read(page).text == expected
 
 
