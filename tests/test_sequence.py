@@ -150,14 +150,18 @@ def test_reader_reads_a_touching_pair_with_the_sequence_model(tmp_path, mnist):
     assert isinstance(SequenceModel, type)
 
 
-class SureOfSeven(Model):
-    """A stand-in digit classifier, certain that every crop is a 7 (as one is of a 7 with a 1 touching it)."""
+class ReadsAs(Model):
+    """A stand-in digit classifier: `digit` at `probability` (the rest shared evenly), whatever it is shown (a box
+    or a piece of one)."""
 
-    def __init__(self):
-        super().__init__(path="sure", session=None, provider="test", metadata={})
+    def __init__(self, digit: int, probability: float):
+        super().__init__(path=f"reads-{digit}", session=None, provider="test", metadata={})
+        self.digit, self.probability = digit, probability
 
     def predict(self, images, batch_size=256):
-        return np.tile(np.eye(10, dtype=np.float32)[7], (len(images), 1))
+        row = np.full(10, (1 - self.probability) / 9, np.float32)
+        row[self.digit] = self.probability
+        return np.tile(row, (len(images), 1))
 
 
 @pytest.mark.parametrize("wide", [True, False])
@@ -177,7 +181,7 @@ def test_a_box_wider_than_the_page_s_digits_is_a_run_when_the_sequence_model_is_
     width = 130 if wide else 64
     assert width / 100 <= RUN_ASPECT and (width / 100 > WIDER_THAN_TYPICAL * 0.6) == wide
     cv2.ellipse(page, (550 + width // 2, 150), (width // 2 - 4, 46), 0, 0, 360, 30, 8)
-    reader = Reader(SureOfSeven())
+    reader = Reader(ReadsAs(7, 1.0))
     reader.sequence_model = FixedSequence("71", confidence=0.7)
     assert WIDE_RUN_TRUST < 0.7 < RUN_TRUST
     assert reader.read(page).text == ("77771" if wide else "7777")
@@ -194,7 +198,7 @@ def test_a_pair_is_measured_against_the_narrower_of_two_boxes():
     page = np.full((300, 700), 235, np.uint8)
     cv2.ellipse(page, (130, 150), (26, 46), 0, 0, 360, 30, 8)  # a digit 0.6 heights wide
     cv2.ellipse(page, (240, 150), (46, 46), 0, 0, 360, 30, 8)  # a pair 1.0 heights wide (under RUN_ASPECT)
-    reader = Reader(SureOfSeven())
+    reader = Reader(ReadsAs(7, 1.0))
     reader.sequence_model = FixedSequence("71", confidence=0.7)
     assert reader.read(page).text == "771"
 
@@ -217,21 +221,9 @@ def test_a_one_does_not_make_the_page_s_typical_box_narrow(ones_count, monkeypat
     cv2.ellipse(page, (250, 150), (51, 46), 0, 0, 360, 30, 8)  # "0", 1.1
     cv2.line(page, (380, 104), (380, 196), 30, 8)  # "1", 0.1
     cv2.ellipse(page, (500, 150), (46, 46), 0, 0, 360, 30, 8)  # "7", 1.0
-    reader = Reader(SureOfSeven())
+    reader = Reader(ReadsAs(7, 1.0))
     reader.sequence_model = FixedSequence("60", confidence=0.9)
     assert reader.read(page).text == ("76077" if ones_count else "7777")
-
-
-class SureOfZero(Model):
-    """A stand-in digit classifier: a 0 at 0.99, whatever it is shown (a box or a piece of one)."""
-
-    def __init__(self):
-        super().__init__(path="sure-of-zero", session=None, provider="test", metadata={})
-
-    def predict(self, images, batch_size=256):
-        row = np.full(10, 0.01 / 9, np.float32)
-        row[0] = 0.99
-        return np.tile(row, (len(images), 1))
 
 
 @pytest.mark.parametrize("text, pair, expected", [
@@ -257,21 +249,50 @@ def test_a_box_the_size_of_one_sure_digit_is_not_cut_into_digits_the_digit_model
         cv2.ellipse(page, (232, 150), (34, 46), 0, 0, 360, 30, 8)
     else:
         cv2.ellipse(page, (200, 150), (51, 46), 0, 0, 360, 30, 8)
-    reader = Reader(SureOfZero())
+    reader = Reader(ReadsAs(0, 0.99))
     reader.sequence_model = FixedSequence(text, confidence=0.995)
     assert reader.read(page).text == expected
 
 
-class UnsureOfZero(Model):
-    """A stand-in digit classifier: a 0, at 0.5, whatever it is shown."""
+def margin_page(pen: bool):
+    """A 3 whose middle stroke runs into a margin line (grey 90 on paper 215, top to bottom), and the ink map's
+    view of it: the 3 and the line's piece beside it, one component. `pen`: a 1 written over the line there."""
+    import cv2
 
-    def __init__(self):
-        super().__init__(path="unsure", session=None, provider="test", metadata={})
+    gray = np.full((480, 640), 215, np.uint8)
+    cv2.line(gray, (300, 0), (300, 479), 90, 4)
+    if pen:
+        cv2.line(gray, (300, 200), (300, 260), 20, 6)
+    cv2.ellipse(gray, (260, 230), (15, 28), 0, -90, 90, 20, 5)
+    cv2.line(gray, (275, 230), (300, 230), 20, 5)
+    ink = np.zeros((240, 320), np.uint8)
+    cv2.ellipse(ink, (130, 115), (8, 14), 0, -90, 90, 255, 3)
+    ink[114:117, 137:151] = 255
+    ink[100:130, 149:152] = 255
+    return gray, ink
 
-    def predict(self, images, batch_size=256):
-        row = np.full(10, 0.5 / 9, np.float32)
-        row[0] = 0.5
-        return np.tile(row, (len(images), 1))
+
+@pytest.mark.parametrize("pen, expected", [(False, "3"), (True, "31")])
+def test_a_1_read_where_a_margin_line_runs_through_is_the_line(pen, expected):
+    """A margin glued to a 3 in the ink map: the sequence model reads the run as "31", the 1 being the line's piece.
+    Where the photo's own ink runs on above and below that piece (LINE_THROUGH of the rows a box height away) and
+    the piece is no darker than that line (LINE_DARKER), the 1 is the line and the run is read without it; a 1
+    written over the line, darker than it, stays."""
+    from edgedigits.contract import INK_LONG_SIDE
+    from edgedigits.runtime import Reader
+    from edgedigits.runtime.reader import LINE_DARKER, LINE_THROUGH, on_line
+    from edgedigits.runtime.segment import segment
+
+    gray, ink = margin_page(pen)
+    reader = Reader(ReadsAs(3, 0.9))
+    reader.sequence_model = FixedSequence("31", confidence=0.995)  # surer than the digit model: taken as it reads
+    segments = segment(gray, ink=ink)
+    (box,) = segments.boxes
+    share, darker = segments.line_through(box, box.w // 2, box.w)
+    assert share >= LINE_THROUGH and (darker > LINE_DARKER) == pen
+    assert on_line(segments, box, box.w // 2, box.w) == (not pen)
+    assert segments.line_through(box, 0, box.w // 4)[0] < LINE_THROUGH  # the 3's own columns: no line
+    assert "".join(reader.read_at(gray, INK_LONG_SIDE, ink=ink).lines) == expected
 
 
 class NarrowFirst(FixedSequence):
@@ -304,7 +325,7 @@ def test_a_narrow_piece_of_a_run_is_a_1_or_a_7_never_another_digit(text, expecte
     assert {1, 7} <= set(NARROW_DIGITS) and 6 not in NARROW_DIGITS
     page = np.full((300, 400), 235, np.uint8)
     cv2.ellipse(page, (200, 150), (46, 46), 0, 0, 360, 30, 8)  # one box, as wide as tall: not surely a run
-    reader = Reader(UnsureOfZero())
+    reader = Reader(ReadsAs(0, 0.5))
     reader.sequence_model = NarrowFirst(text)
     assert reader.read(page).text == expected
 
@@ -323,7 +344,7 @@ def test_the_box_s_own_digit_twice_is_taken_with_narrower_pieces(confidence, exp
     assert DOUBLE_PIECE < 0.8 * NARROWEST_PIECE and 0.6 < DOUBLE_TRUST < 0.95
     page = np.full((300, 400), 235, np.uint8)
     cv2.ellipse(page, (200, 150), (46, 46), 0, 0, 360, 30, 8)
-    reader = Reader(UnsureOfZero())
+    reader = Reader(ReadsAs(0, 0.5))
     reader.sequence_model = NarrowFirst("00")
     reader.sequence_model.confidence = confidence
     assert reader.read(page).text == expected
@@ -342,7 +363,7 @@ def test_a_narrow_box_the_digit_model_is_unsure_of_goes_to_the_sequence_model(su
     page = np.full((300, 400), 235, np.uint8)
     cv2.ellipse(page, (200, 150), (28, 46), 0, 0, 360, 30, 8)  # a box 0.6 heights wide
     assert 0.6 < SEQUENCE_ASPECT and 0.5 < SEQUENCE_UNSURE
-    reader = Reader(SureOfSeven() if sure else UnsureOfZero())
+    reader = Reader(ReadsAs(7, 1.0) if sure else ReadsAs(0, 0.5))
     reader.sequence_model = FixedSequence("17")  # two narrow digits (NARROW_DIGITS): pieces this narrow may hold them
     assert reader.read(page).text == ("7" if sure else "17")
     assert len(reader.sequence_model.crops) == (0 if sure else 1)
@@ -384,7 +405,7 @@ def test_a_digit_the_digit_model_is_unsure_of_is_read_by_both_models(classifier,
 
     page = np.full((300, 400), 235, np.uint8)
     cv2.ellipse(page, (200, 150), (28, 46), 0, 0, 360, 30, 8)
-    reader = Reader(TornBetweenThreeAndFive() if classifier == "torn" else SureOfSeven())
+    reader = Reader(TornBetweenThreeAndFive() if classifier == "torn" else ReadsAs(7, 1.0))
     reader.sequence_model = SoftFive("5") if sequence else None
     reading = reader.read(page)
     assert reading.text == expected

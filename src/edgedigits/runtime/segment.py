@@ -133,6 +133,26 @@ class Segments:
         member = doubled(np.isin(labels, box.labels))
         return cv2.bitwise_and(window, member[: window.shape[0], : window.shape[1]])
 
+    def line_through(self, box: Box, start: int, stop: int) -> tuple[float, float]:
+        """Whether an upright line of the photo's own ink (a margin, a box's side) runs through the box's columns
+        `start`..`stop`: the share of the rows one box height above the box and one below (the lesser of the two)
+        that hold the photo's ink in those columns, and how much darker the box's own ink is there than that ink
+        above and below (their median shades divided: a pen stroke written over a line is darker than the line).
+        (0, 0) without the photo's ink or its shade, or where the photo ends less than half a box height away."""
+        if self.photo is None or self.shade is None:
+            return 0.0, 0.0
+        columns = slice(box.x + start, box.x + max(stop, start + 1))
+        above, below = slice(max(0, box.y - box.h), box.y), slice(box.bottom, box.bottom + box.h)
+        sharp = self.photo.sharp
+        if min(sharp[above].shape[0], sharp[below].shape[0]) < box.h // 2:
+            return 0.0, 0.0
+        share = min(sharp[above, columns].any(axis=1).mean(), sharp[below, columns].any(axis=1).mean())
+        own = self.shade[box.y : box.bottom, columns][self.crop(box)[:, start : max(stop, start + 1)] > 0]
+        line = np.concatenate([self.shade[rows, columns][sharp[rows, columns] > 0] for rows in (above, below)])
+        if not own.size or not line.size:
+            return float(share), 0.0
+        return float(share), float(np.median(own)) / max(1.0, float(np.median(line)))
+
     def photo_reach(self, box: Box) -> float:
         """How far the photo's own components under the box's ink reach past the box, above and below together, in
         box heights (the largest of them): 0 for a digit or a run of touching digits, more for one glued to a margin

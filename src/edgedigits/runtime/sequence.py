@@ -65,6 +65,12 @@ class Decoded:
     def text(self) -> str:
         return "".join(map(str, self.digits))
 
+    def without(self, indices) -> Decoded:
+        """The reading with the digits at `indices` left out."""
+        keep = [k for k in range(len(self.digits)) if k not in set(indices)]
+        return Decoded([self.digits[k] for k in keep], [self.confidences[k] for k in keep], [self.spans[k] for k in keep],
+                       [self.distributions[k] for k in keep] if self.distributions else [])
+
 
 def greedy_decode(columns: np.ndarray, blank: int = SEQ_BLANK) -> Decoded:
     """Best path of one strip's column probabilities [T, 11]: argmax per column, repeats merged, blanks dropped."""
