@@ -48,6 +48,25 @@ SEQUENCE_ASPECT = 0.75  # boxes wider than this many times their height are also
 RUN_TRUST = 0.98  # ... and become its digits when each is read more surely than this times the digit model's reading of the box
 # (0.9 until the sequence model learnt flagged 1s: it then read the seed's own "2017" as "26017", the 0's inner loop a 6
 # at 0.97 against the digit model's 0 at 1.00; tuning pages 1,120 -> 1,118, digits invented 146 -> 138; 0.99: 1,114)
+WIDER_THAN_TYPICAL = 1.35  # ... or, in a box this many times wider (for its height) than the page's typical digit,
+WIDE_RUN_TRUST = 0.5  # ... more surely than this
+# ... and so are boxes, however narrow, that the digit model reads less surely than this: a 1 glued to the digit
+# beside it ("61" read as an 8 at 0.63) adds little width. Tuning pages 1,110 -> 1,118 of 1,350 (0.9: 1,117;
+# 0.8: 1,116), invented 144 -> 146.
+SEQUENCE_UNSURE = 0.95
+# A run the sequence model reads less surely than RUN_TRUST asks still becomes its digits where the digit model, reading
+# each piece alone, reads the same digits, the least sure piece (both models' probabilities multiplied) more surely
+# than this times the digit model's reading of the whole box ("19" read 9 at 0.93 by the digit model, 1 at 0.54 and
+# 9 at 1.00 by the sequence model, its pieces 1 at 0.92 and 9 at 0.98) ...
+AGREE_TRUST = 0.5
+# ... and the photo's own ink of the box reaches no further past it than this share of its height, above and below
+# together (a margin line or a circle's side glued to a digit, read as a 1 by both models, reaches far; a 1 glued
+# to the digit beside it does not). Tuning pages 1,163 -> 1,170 of 1,350 (AGREE_TRUST 0.3 1,169, 0.7 1,169, 0.85
+# 1,167; without the reach 1,166; reach 0.1, 0.5 or 1.0: 1,170).
+PHOTO_REACH = 0.25
+# The page's typical digit (for WIDER_THAN_TYPICAL) is the lower median of its boxes' aspects, those thinner than this
+# (1s) left out: they tell nothing of how wide the page's digits are (`read_runs`).
+THINNEST_TYPICAL = 0.45
 # A 1 the sequence model reads inside a run where an upright line of the photo's own ink runs through its piece, in
 # at least LINE_THROUGH of the rows one box height above and below, is that line (a margin, a box's side) unless the
 # piece's ink is more than LINE_DARKER times as dark as the line's (a pen stroke written over a margin line): the run
@@ -73,25 +92,6 @@ DOUBLE_PIECE = 0.25
 ONE_DIGIT_ASPECT = 1.3
 ONE_DIGIT_SURE = 0.95
 RULED_OUT = 0.1
-WIDER_THAN_TYPICAL = 1.35  # ... or, in a box this many times wider (for its height) than the page's typical digit,
-WIDE_RUN_TRUST = 0.5  # ... more surely than this
-# ... and so are boxes, however narrow, that the digit model reads less surely than this: a 1 glued to the digit
-# beside it ("61" read as an 8 at 0.63) adds little width. Tuning pages 1,110 -> 1,118 of 1,350 (0.9: 1,117;
-# 0.8: 1,116), invented 144 -> 146.
-SEQUENCE_UNSURE = 0.95
-# A run the sequence model reads less surely than RUN_TRUST asks still becomes its digits where the digit model, reading
-# each piece alone, reads the same digits, the least sure piece (both models' probabilities multiplied) more surely
-# than this times the digit model's reading of the whole box ("19" read 9 at 0.93 by the digit model, 1 at 0.54 and
-# 9 at 1.00 by the sequence model, its pieces 1 at 0.92 and 9 at 0.98) ...
-AGREE_TRUST = 0.5
-# ... and the photo's own ink of the box reaches no further past it than this share of its height, above and below
-# together (a margin line or a circle's side glued to a digit, read as a 1 by both models, reaches far; a 1 glued
-# to the digit beside it does not). Tuning pages 1,163 -> 1,170 of 1,350 (AGREE_TRUST 0.3 1,169, 0.7 1,169, 0.85
-# 1,167; without the reach 1,166; reach 0.1, 0.5 or 1.0: 1,170).
-PHOTO_REACH = 0.25
-# The page's typical digit (for WIDER_THAN_TYPICAL) is the lower median of its boxes' aspects, those thinner than this
-# (1s) left out: they tell nothing of how wide the page's digits are (`read_runs`).
-THINNEST_TYPICAL = 0.45
 # A second look (`Reader.read`): a reading whose least sure digit is under SECOND_LOOK_BELOW is made again from an ink
 # map SECOND_LOOK_SIDE px on the long side (the network's working size is 320), and kept where its least sure digit is
 # more than SECOND_LOOK_MARGIN surer. Faint pencil, thin strokes and digits 20-30 px tall come out whole in one map
@@ -338,7 +338,7 @@ class Reader:
         (`Segments.photo_reach` under PHOTO_REACH: not a margin line or a circle's side read as a 1).
         A 1 read in a run where an upright line of the photo's ink runs through its piece (`on_line`) is that line:
         the run is read without it.
-        A run that is the box's own digit twice (`doubled`: "88" written overlapping, an 8 to the digit model) is
+        A run that is the box's own digit twice (`same_digit_twice`: "88" written overlapping, an 8 to the digit model) is
         trusted from DOUBLE_TRUST, its pieces down to DOUBLE_PIECE heights.
         Either way a box the size of one digit that the digit model is sure of stays whole where the digit model
         rules out a digit read in one of its pieces (`rules_out`: a 0 with a curl inside is not "60").
@@ -378,7 +378,7 @@ class Reader:
             too_narrow = any(b - a < NARROWEST_PIECE * segments.boxes[index].h for (a, b), value in zip(cuts, read.digits) if value not in NARROW_DIGITS)
             wide = digit.box[2] / digit.box[3] > WIDER_THAN_TYPICAL * typical
             trust = min(RUN_TRUST * digit.confidence, WIDE_RUN_TRUST) if wide else RUN_TRUST * digit.confidence
-            trusted = surely_run or (not too_narrow and min(read.confidences) > trust) or doubled(read, cuts, digit.value, segments.boxes[index].h)
+            trusted = surely_run or (not too_narrow and min(read.confidences) > trust) or same_digit_twice(read, cuts, digit.value, segments.boxes[index].h)
             if trusted or (not too_narrow and segments.photo_reach(segments.boxes[index]) <= PHOTO_REACH):
                 one_digit = (not surely_run and not wide and digit.box[2] <= ONE_DIGIT_ASPECT * digit.box[3]
                              and digit.confidence >= ONE_DIGIT_SURE)
@@ -500,7 +500,7 @@ def on_line(segments, box, start: int, stop: int) -> bool:
     return share >= LINE_THROUGH and darker <= LINE_DARKER
 
 
-def doubled(decoded, cuts: list[tuple[int, int]], box_value: int, height: int) -> bool:
+def same_digit_twice(decoded, cuts: list[tuple[int, int]], box_value: int, height: int) -> bool:
     """Whether a run is the box's own digit twice (`box_value`, as the digit model read the whole box), each read
     more surely than DOUBLE_TRUST, each piece at least DOUBLE_PIECE times the box's `height` wide."""
     return (len(decoded.digits) == 2 and decoded.digits[0] == decoded.digits[1] == box_value

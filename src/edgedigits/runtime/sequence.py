@@ -67,7 +67,8 @@ class Decoded:
 
     def without(self, indices) -> Decoded:
         """The reading with the digits at `indices` left out."""
-        keep = [k for k in range(len(self.digits)) if k not in set(indices)]
+        left_out = set(indices)
+        keep = [k for k in range(len(self.digits)) if k not in left_out]
         return Decoded([self.digits[k] for k in keep], [self.confidences[k] for k in keep], [self.spans[k] for k in keep],
                        [self.distributions[k] for k in keep] if self.distributions else [])
 
