@@ -367,9 +367,10 @@ class Reader:
             if not read.digits or (len(read.digits) == 1 and not surely_run):
                 continue
             cuts = run_pieces(read, crop.shape[1])
-            lines = [k for k, (value, (a, b)) in enumerate(zip(read.digits, cuts)) if value == 1 and on_line(segments, segments.boxes[index], a, b)]
-            if lines:  # a margin or a box's side read as a 1: the run without it
-                read = read.without(lines)
+            margins = [k for k, (value, (a, b)) in enumerate(zip(read.digits, cuts))
+                       if value == 1 and on_line(segments, segments.boxes[index], a, b, crop)]
+            if margins:  # a margin or a box's side read as a 1: the run without it
+                read = read.without(margins)
                 if not read.digits or (len(read.digits) == 1 and not surely_run):
                     continue
                 cuts = run_pieces(read, crop.shape[1])
@@ -493,10 +494,10 @@ def pieces_agree(decoded, piece_probabilities: list[np.ndarray], box_confidence:
     return min(c * p[value] for c, p, value in zip(decoded.confidences, piece_probabilities, decoded.digits)) > AGREE_TRUST * box_confidence
 
 
-def on_line(segments, box, start: int, stop: int) -> bool:
-    """Whether the columns `start`..`stop` of `box` hold an upright line of the photo's ink rather than a stroke
-    written over one (`Segments.line_through`, LINE_THROUGH, LINE_DARKER)."""
-    share, darker = segments.line_through(box, start, stop)
+def on_line(segments, box, start: int, stop: int, crop: np.ndarray | None = None) -> bool:
+    """Whether the columns `start`..`stop` of `box` (its own ink `crop`, where at hand) hold an upright line of the
+    photo's ink rather than a stroke written over one (`Segments.line_through`, LINE_THROUGH, LINE_DARKER)."""
+    share, darker = segments.line_through(box, start, stop, crop)
     return share >= LINE_THROUGH and darker <= LINE_DARKER
 
 

@@ -133,12 +133,13 @@ class Segments:
         member = doubled(np.isin(labels, box.labels))
         return cv2.bitwise_and(window, member[: window.shape[0], : window.shape[1]])
 
-    def line_through(self, box: Box, start: int, stop: int) -> tuple[float, float]:
+    def line_through(self, box: Box, start: int, stop: int, crop: np.ndarray | None = None) -> tuple[float, float]:
         """Whether an upright line of the photo's own ink (a margin, a box's side) runs through the box's columns
         `start`..`stop`: the share of the rows one box height above the box and one below (the lesser of the two)
         that hold the photo's ink in those columns, and how much darker the box's own ink is there than that ink
         above and below (their median shades divided: a pen stroke written over a line is darker than the line).
-        (0, 0) without the photo's ink or its shade, or where the photo ends less than half a box height away."""
+        (0, 0) without the photo's ink or its shade, or where the photo ends less than half a box height away.
+        `crop`: the box's own ink (`crop`), where the caller has it already."""
         if self.photo is None or self.shade is None:
             return 0.0, 0.0
         columns = slice(box.x + start, box.x + max(stop, start + 1))
@@ -147,7 +148,8 @@ class Segments:
         if min(sharp[above].shape[0], sharp[below].shape[0]) < box.h // 2:
             return 0.0, 0.0
         share = min(sharp[above, columns].any(axis=1).mean(), sharp[below, columns].any(axis=1).mean())
-        own = self.shade[box.y : box.bottom, columns][self.crop(box)[:, start : max(stop, start + 1)] > 0]
+        crop = self.crop(box) if crop is None else crop
+        own = self.shade[box.y : box.bottom, columns][crop[:, start : max(stop, start + 1)] > 0]
         line = np.concatenate([self.shade[rows, columns][sharp[rows, columns] > 0] for rows in (above, below)])
         if not own.size or not line.size:
             return float(share), 0.0
