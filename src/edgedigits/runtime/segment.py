@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from functools import partial
 from statistics import median
 
 import cv2
@@ -844,6 +845,187 @@ def completed_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> 
     return found
 
 
+# Digits written across or beside a paper's margin (`margin_strokes`): the map leaves out the ink near a margin with
+# the margin, so a 0 crossing it was read as 7 and a 1 beside it was lost. Where a red upright line runs from a digit
+# height above a text line to one below it, the photo's own ink near it comes back. Tuning pages 1,211 -> 1,213 of
+# 1,350 (2 fixed, none broken), turned pages 105 -> 106 of 150, close-ups 111 either way; without the colour test
+# grid lines, sheet edges and boxes' sides were taken for margins (1,199); MARGIN_LINE 0.5 or 1.3: 1,210; MARGIN_FAR
+# 0.8: a close-up broken by a box's side; MARGIN_REACH 0.5: 1,208 (circles' arcs beside a margin come back).
+MARGINS = True
+MARGIN_LINE = 1.0  # a line reaching this many digit heights above and below a text line ...
+MARGIN_SLANT = 0.27  # ... upright (at most this much sideways per row: 15 degrees), ...
+MARGIN_RED = 20.0  # ... and this much redder than the paper beside it (red minus the mean of green and blue) ...
+MARGIN_START = 4.0  # ... within this many digit heights of where the line's writing starts (a margin is on the left)
+MARGIN_REACH = 0.3  # gives back the photo's ink within this many digit heights of it that holds a kept digit's ink,
+MARGIN_FAR = 0.6  # ... and digits lost whole within this many: pieces inside the text line's rows and this reach ...
+MARGIN_PIECE = 0.6  # ... at least this share of a digit's height tall
+
+
+def level_lines(window: np.ndarray, length: float) -> list[tuple[int, int, int, int]]:
+    """Straight lines of `window` (binary) at least `length` pixels long (`cv2.HoughLinesP`) within MARGIN_SLANT of
+    level (ruled lines, underlines): (xa, ya, xb, yb)."""
+    found = cv2.HoughLinesP(window, 1, np.pi / 180, threshold=max(8, round(0.8 * length)), minLineLength=length,
+                            maxLineGap=max(2, round(0.1 * length)))
+    return [(xa, ya, xb, yb) for xa, ya, xb, yb in (found.reshape(-1, 4).tolist() if found is not None else [])
+            if xb != xa and abs(yb - ya) <= MARGIN_SLANT * abs(xb - xa)]
+
+
+def column_peaks(part: np.ndarray, spread: int, least: float) -> list[int]:
+    """Columns of `part` (binary rows) around which, give or take `spread` columns, at least `least` rows hold ink,
+    and the most within `spread` columns either side."""
+    counts = np.count_nonzero(part, axis=0).astype(np.float32)
+    summed = cv2.blur(counts[None, :], (spread, 1))[0] * spread
+    peak = cv2.dilate(summed[None, :], np.ones((1, 2 * spread + 1), np.uint8))[0]
+    edges = np.flatnonzero(np.diff(np.r_[0, ((summed >= least) & (summed >= peak)).astype(np.int8), 0]))
+    return [int((start + stop - 1) // 2) for start, stop in zip(edges[::2], edges[1::2])]  # a plateau's middle
+
+
+def followed(window: np.ndarray, rows: np.ndarray, a: float, b: float, tolerance: int, widest: float) -> list[tuple[int, float, int]]:
+    """The ink of `window` (binary) along x = a + b * row in `rows`: for each row with ink within `tolerance` columns
+    of it, the run there followed out both ways, when no wider than `widest`: (row, the run's middle, its width)."""
+    found = []
+    for row in rows:
+        column = round(a + b * row)
+        start = max(0, column - tolerance)
+        ink = np.flatnonzero(window[row, start : column + tolerance + 1])
+        if not ink.size:
+            continue
+        nearest = start + int(ink[np.argmin(np.abs(ink + start - column))])
+        left = right = nearest  # the run through the line, followed out both ways
+        while left > 0 and window[row, left - 1]:
+            left -= 1
+        while right + 1 < window.shape[1] and window[row, right + 1]:
+            right += 1
+        if right - left + 1 <= widest:
+            found.append((int(row), (left + right) / 2, right - left + 1))
+    return found
+
+
+def margin_lines(window: np.ndarray, h: float, top: int, bottom: int, wanted=None) -> list[tuple[float, float, float]]:
+    """Upright straight lines of `window` (binary) that run from MARGIN_LINE digit heights (`h`) above the rows
+    `top`..`bottom` to as far below, followed row by row there: (a, b, width) with x = a + b * row. `wanted(a, b,
+    rows)` (arrays of candidates' a and b; window rows, or None for the line's own) tells which candidates are worth
+    following: the margin's colour, tested where it is cheap first."""
+    reach = round(MARGIN_LINE * h)
+    rows = np.r_[top - reach : top, bottom : bottom + reach]
+    # Candidates: columns (give or take the slant) that hold ink in most rows above, and below, the writing.
+    spread = max(1, round(MARGIN_SLANT * reach))
+    above = column_peaks(window[top - reach : top], spread, 0.6 * reach)
+    if wanted is not None:  # the colour first where it is cheap: upright, in the middle rows above the writing
+        middle = slice(top - reach * 3 // 4, top - reach // 4, max(1, reach // 16))  # 8 rows tell a colour
+        if above:
+            above = [x for x, keep in zip(above, wanted(np.array(above, np.float64), np.zeros(len(above)), middle)) if keep]
+    below = column_peaks(window[bottom : bottom + reach], spread, 0.6 * reach) if above else []
+    lines: list[tuple[float, float, float]] = []
+    span = bottom - top + reach
+    for upper in above:
+        for lower in below:
+            slope = (lower - upper) / span
+            a, b = upper - (top - reach / 2) * slope, slope
+            if abs(slope) > MARGIN_SLANT or (wanted is not None and not wanted(np.array([a]), np.array([b]))[0]):
+                continue
+            for tolerance in (max(3, round(0.1 * h)), 3):  # near the candidate, then on the line fitted to it
+                found = followed(window, rows, a, b, tolerance, 0.3 * h)
+                if len(found) < 0.6 * len(rows):
+                    break
+                found_rows, centres, widths = (np.array(v, np.float64) for v in zip(*found))
+                b, a = np.polyfit(found_rows, centres, 1)
+            if (len(found) < 0.6 * len(rows) or abs(b) > MARGIN_SLANT
+                    or any(abs(a + b * top - other[0] - other[1] * top) < 0.3 * h for other in lines)
+                    or (wanted is not None and not wanted(np.array([a]), np.array([b]))[0])):
+                continue
+            lines.append((float(a), float(b), float(np.percentile(widths, 75))))
+    return lines
+
+
+def reddish(image: np.ndarray | None, scale: float, xs: np.ndarray, ys: np.ndarray, aside: float) -> np.ndarray:
+    """How much redder the photo (`image`, BGR at its own size; `scale`: working pixels per photo pixel) is along
+    each row of working-resolution points (`xs`, `ys`: [lines, points]) than `aside` pixels either side of them:
+    red minus the mean of green and blue, medians along each line (0 for a grey photo)."""
+    if image is None or image.ndim != 3 or image.shape[2] < 3:
+        return np.zeros(len(xs))
+    at = np.stack([xs, xs - aside, xs + aside])  # on the line, and either side of it
+    columns = np.clip((at * (1 / scale) + 0.5).astype(np.intp), 0, image.shape[1] - 1)
+    rows = np.clip((np.asarray(ys) * (1 / scale) + 0.5).astype(np.intp), 0, image.shape[0] - 1)
+    bgr = image[np.broadcast_to(rows, columns.shape), columns].astype(np.int16)
+    redness = np.median(2 * bgr[..., 2] - bgr[..., 0] - bgr[..., 1], axis=-1) / 2
+    return redness[0] - (redness[1] + redness[2]) / 2
+
+
+def margin_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk, mask: np.ndarray | None = None,
+                   image: np.ndarray | None = None, scale: float = 1.0) -> list[tuple[int, int, np.ndarray]]:
+    """The parts of digits written across or beside a paper's margin, which the map leaves out with the margin: where
+    a red upright straight line of the photo's own ink (`photo`; `image` the photo, `scale` working pixels per photo
+    pixel) runs from above a text line to below it (`margin_lines`), the photo's ink near it in the text line's rows,
+    less the line itself (but where a stroke crosses it) and long level lines (ruled lines, underlines): pieces within
+    MARGIN_REACH digit heights of it that hold a kept digit's ink (`mask`), and pieces within MARGIN_FAR that hold
+    none, lie inside those rows and are MARGIN_PIECE of a digit tall. Returns (x, y, pixels) pieces for the mask."""
+    sharp = photo.sharp
+    if not boxes or not sharp.any():
+        return []
+    height, width = sharp.shape
+    found = []
+    for number in sorted({box.line for box in boxes}):
+        line = [box for box in boxes if box.line == number]
+        h = float(median([box.h for box in line]))
+        top, bottom = min(box.y for box in line), max(box.bottom for box in line)
+        y0, y1 = round(top - (MARGIN_LINE + 0.5) * h), round(bottom + (MARGIN_LINE + 0.5) * h)
+        start = min(box.x for box in line)  # a margin runs down the page's left: near where its lines start
+        x0, x1 = max(0, round(start - 2 * h)), min(width, round(max(box.right for box in line) + h), round(start + MARGIN_START * h))
+        if y0 < 0 or y1 > height or x1 - x0 < 4:
+            continue
+        window = sharp[y0:y1, x0:x1]
+        def red(a: np.ndarray, b: np.ndarray, rows: slice | None = None) -> np.ndarray:
+            """Whether the photo is MARGIN_RED redder along each x = a + b * row (window rows: a digit height above
+            and below the writing, or `rows`) than half a digit height either side: a paper's margin is printed red."""
+            along = (np.r_[max(0, top - y0 - round(h)) : top - y0, bottom - y0 : min(window.shape[0], bottom - y0 + round(h))]
+                     if rows is None else np.arange(rows.start, rows.stop, rows.step or 1))
+            xs = np.asarray(a, np.float64)[:, None] + np.asarray(b, np.float64)[:, None] * along[None, :] + x0
+            ys = np.broadcast_to(along[None, :] + y0, xs.shape)
+            return reddish(image, scale, xs, ys, 0.5 * h) >= MARGIN_RED
+
+        lines = margin_lines(window, h, top - y0, bottom - y0, red)
+        if not lines:
+            continue
+        # The rows given back, less the level lines in them (ruled lines, underlines: long, and slanted as the page).
+        rows = slice(max(0, round(top - 0.2 * h) - y0), min(window.shape[0], round(bottom + 0.2 * h) - y0))
+        level = np.zeros_like(window)
+        for xa, ya, xb, yb in level_lines(window, 1.5 * h):
+            cv2.line(level, (xa, ya), (xb, yb), 255, 3)
+        ink = (window[rows] > 0) & (level[rows] == 0)
+        row_numbers = np.arange(rows.start, rows.stop)[:, None]
+        columns = np.arange(window.shape[1])[None, :]
+        digits = mask[y0:y1, x0:x1][rows] > 0 if mask is not None else np.zeros_like(ink)
+        for a, b, thickness in lines:
+            offset = columns - (a + b * row_numbers)
+            on_line = np.abs(offset) <= thickness / 2 + 1
+            side = ~on_line & (np.abs(offset) <= thickness / 2 + 3)
+            taken = np.zeros(ink.shape, bool)
+            for reach, whole in ((MARGIN_REACH, False), (MARGIN_FAR, True)):
+                kept = ink & (np.abs(offset) <= reach * h) & ~on_line
+                # A stroke crossing the line: ink just left and just right of it in the same row fills the line there.
+                crossing = (kept & side & (offset < 0)).any(axis=1) & (kept & side & (offset > 0)).any(axis=1)
+                kept |= on_line & crossing[:, None] & (window[rows] > 0)
+                if not kept.any():
+                    continue
+                count, pieces, stats, _ = cv2.connectedComponentsWithStats(kept.astype(np.uint8), connectivity=8)
+                held = set(np.unique(pieces[digits & kept]).tolist())
+                if not whole:
+                    keep = [i for i in held if i]
+                else:  # a digit the map lost whole: inside the rows and the reach, no kept digit's, digit-tall
+                    edge = np.zeros(kept.shape, bool)
+                    edge[[0, -1], :] = True
+                    edge |= np.abs(np.abs(offset) - reach * h) < 1.5
+                    touching = set(np.unique(pieces[edge]).tolist())
+                    keep = [i for i in range(1, count) if i not in held and i not in touching
+                            and stats[i, cv2.CC_STAT_HEIGHT] >= MARGIN_PIECE * h]
+                if keep:
+                    taken |= np.isin(pieces, keep)
+            if taken.any():
+                found.append((x0, y0 + rows.start, taken.astype(np.uint8) * 255))
+    return found
+
+
 # The flat foot of a 2 (`completed_bases`): on the tuning pages 1,159 -> 1,163 of 1,350 (5 pages fixed, all a 2
 # read as 7; 1 broken, small digits on squared paper), digits wrong 236 -> 226; BASE_REACH 0.1 1,163, 0.25 1,161;
 # BASE_WIDTH 1.15 1,160, 1.5 1,162. The old 300-page set reads the same.
@@ -1135,8 +1317,11 @@ def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
             change_mask(mask, strokes)
             labels, boxes = digit_boxes()
         ordered, spaces = group_lines(boxes)
-        # So do the rest of the digits it marked in part; the circles and boxes drawn around numbers leave it.
-        for step, combine in ((completed_strokes, cv2.max), (completed_bases, cv2.max), (loop_arcs, cv2.subtract)):
+        # So do the digits written across a margin and the rest of those it marked in part; the circles and boxes
+        # drawn around numbers leave it.
+        margins = partial(margin_strokes, mask=mask, image=image, scale=scale)  # `mask` changes in place
+        steps = ((margins, cv2.max),) * MARGINS + ((completed_strokes, cv2.max), (completed_bases, cv2.max), (loop_arcs, cv2.subtract))
+        for step, combine in steps:
             pieces = step(ordered, labels, photo)
             if pieces:
                 change_mask(mask, pieces, combine)
