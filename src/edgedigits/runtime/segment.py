@@ -907,7 +907,7 @@ def margin_lines(window: np.ndarray, h: float, top: int, bottom: int, wanted=Non
     rows)` (arrays of candidates' a and b; window rows, or None for the line's own) tells which candidates are worth
     following: the margin's colour, tested where it is cheap first."""
     reach = round(MARGIN_LINE * h)
-    rows = np.r_[top - reach : top, bottom : bottom + reach]
+    rows = np.r_[top - reach : top, bottom : bottom + reach][:: max(1, round(h / 24))]  # some 48 rows are enough
     # Candidates: columns (give or take the slant) that hold ink in most rows above, and below, the writing.
     spread = max(1, round(MARGIN_SLANT * reach))
     above = column_peaks(window[top - reach : top], spread, 0.6 * reach)
