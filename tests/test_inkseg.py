@@ -836,10 +836,10 @@ def replace_text(reading, text):
 
 @pytest.mark.parametrize("margin", ["red", "grey", "off"])
 def test_a_digit_written_across_a_red_margin_gets_back_what_the_map_left_out_with_the_margin(margin, monkeypatch):
-    """"0 5" written across a ruled page's red margin: the map marks the 5 but only the right half of the 0 (it left
-    out the ink near the margin with the margin). Where the upright line is red (a margin), the photo's own ink
-    gives the 0 back whole, crossing the line, and the margin itself stays out; a grey line (a grid line, a sheet's
-    edge) gives nothing back, nor does the red one with the step off (MARGINS)."""
+    """"0 5" written across a ruled page's red margin: the map marks the 5, but of the 0 only its right half and,
+    glued to nothing, a stretch of the margin inside it (read as a 1). Where the upright line is red (a margin),
+    the photo's own ink gives the 0 back whole, crossing the line, and the margin's own pixels leave the mask; a
+    grey line (a grid line, a sheet's edge) changes nothing, nor does the red one with the step off (MARGINS)."""
     import edgedigits.runtime.segment as segmentation
 
     if margin == "off":
@@ -851,13 +851,17 @@ def test_a_digit_written_across_a_red_margin_gets_back_what_the_map_left_out_wit
     cv2.ellipse(photo, (300, 240), (16, 30), 0, 200, 520, (140, 60, 30), 5)  # the 5, roughly: a digit-sized stroke
     ink = np.zeros((240, 320), np.uint8)
     cv2.ellipse(ink, (102, 120), (9, 15), 0, -80, 80, 255, 3)  # the 0's right half only
+    ink[112:129, 100:103] = 255  # a stretch of the margin inside the 0
     cv2.ellipse(ink, (150, 120), (8, 15), 0, 200, 520, 255, 3)
     segments = segment(photo, ink=ink)
     boxes = sorted(segments.boxes, key=lambda b: b.x)
-    assert len(boxes) == 2, boxes
-    zero = boxes[0]
     if margin == "red":
+        assert len(boxes) == 2, boxes
+        zero = boxes[0]
         assert zero.x <= 190 and zero.right >= 220 and zero.w >= 32  # the whole 0
         assert zero.y >= 200 and zero.bottom <= 280  # not the margin above and below it
+        assert not segments.mask[230:250, 199:206].any()  # nor the stretch inside it
     else:
-        assert zero.x >= 200  # the right half only
+        assert len(boxes) == 2, boxes
+        assert boxes[0].x >= 198 and boxes[0].w <= 30  # the stretch of margin joined to the 0's right half
+        assert segments.mask[230:250, 199:206].any()

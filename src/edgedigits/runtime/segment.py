@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from functools import partial
 from statistics import median
 
 import cv2
@@ -845,10 +844,11 @@ def completed_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> 
     return found
 
 
-# Digits written across or beside a paper's margin (`margin_strokes`): the map leaves out the ink near a margin with
+# Digits written across or beside a paper's margin (`mend_margins`): the map leaves out the ink near a margin with
 # the margin, so a 0 crossing it was read as 7 and a 1 beside it was lost. Where a red upright line runs from a digit
-# height above a text line to one below it, the photo's own ink near it comes back. Tuning pages 1,211 -> 1,213 of
-# 1,350 (2 fixed, none broken), turned pages 105 -> 106 of 150, close-ups 111 either way; without the colour test
+# height above a text line to one below it, the photo's own ink near it comes back, and the line's own pixels leave
+# the mask. Tuning pages 1,211 -> 1,213 -> 1,214 of 1,350 (3 fixed, none broken), turned pages 105 -> 106 of 150,
+# close-ups 111 either way; without the colour test
 # grid lines, sheet edges and boxes' sides were taken for margins (1,199); MARGIN_LINE 0.5 or 1.3: 1,210; MARGIN_FAR
 # 0.8: a close-up broken by a box's side; MARGIN_REACH 0.5: 1,208 (circles' arcs beside a margin come back).
 MARGINS = True
@@ -952,19 +952,21 @@ def reddish(image: np.ndarray | None, scale: float, xs: np.ndarray, ys: np.ndarr
     return redness[0] - (redness[1] + redness[2]) / 2
 
 
-def margin_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk, mask: np.ndarray | None = None,
-                   image: np.ndarray | None = None, scale: float = 1.0) -> list[tuple[int, int, np.ndarray]]:
-    """The parts of digits written across or beside a paper's margin, which the map leaves out with the margin: where
-    a red upright straight line of the photo's own ink (`photo`; `image` the photo, `scale` working pixels per photo
-    pixel) runs from above a text line to below it (`margin_lines`), the photo's ink near it in the text line's rows,
-    less the line itself (but where a stroke crosses it) and long level lines (ruled lines, underlines): pieces within
-    MARGIN_REACH digit heights of it that hold a kept digit's ink (`mask`), and pieces within MARGIN_FAR that hold
-    none, lie inside those rows and are MARGIN_PIECE of a digit tall. Returns (x, y, pixels) pieces for the mask."""
+def mend_margins(boxes: list[Box], photo: PhotoInk, mask: np.ndarray, image: np.ndarray | None = None,
+                 scale: float = 1.0) -> bool:
+    """Digits written across or beside a paper's margin, mended in `mask` (in place; True where it changed): the
+    map leaves out the ink near a margin with the margin, and glues what it keeps of the margin to them. Where a
+    red upright straight line of the photo's own ink (`photo`; `image` the photo, `scale` working pixels per photo
+    pixel) runs from above a text line to below it (`margin_lines`), the photo's ink near it in the text line's
+    rows, less the line itself (but where a stroke crosses it) and long level lines (ruled lines, underlines),
+    comes back: pieces within MARGIN_REACH digit heights of it that hold a kept digit's ink, and pieces within
+    MARGIN_FAR that hold none, lie inside those rows and are MARGIN_PIECE of a digit tall; and the line's own
+    pixels there leave the mask (a margin through "32" read as "312")."""
     sharp = photo.sharp
     if not boxes or not sharp.any():
-        return []
+        return False
     height, width = sharp.shape
-    found = []
+    changed = False
     for number in sorted({box.line for box in boxes}):
         line = [box for box in boxes if box.line == number]
         h = float(median([box.h for box in line]))
@@ -995,7 +997,7 @@ def margin_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk, mask: 
         ink = (window[rows] > 0) & (level[rows] == 0)
         row_numbers = np.arange(rows.start, rows.stop)[:, None]
         columns = np.arange(window.shape[1])[None, :]
-        digits = mask[y0:y1, x0:x1][rows] > 0 if mask is not None else np.zeros_like(ink)
+        digits = mask[y0:y1, x0:x1][rows] > 0
         for a, b, thickness in lines:
             offset = columns - (a + b * row_numbers)
             on_line = np.abs(offset) <= thickness / 2 + 1
@@ -1021,9 +1023,13 @@ def margin_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk, mask: 
                             and stats[i, cv2.CC_STAT_HEIGHT] >= MARGIN_PIECE * h]
                 if keep:
                     taken |= np.isin(pieces, keep)
-            if taken.any():
-                found.append((x0, y0 + rows.start, taken.astype(np.uint8) * 255))
-    return found
+            region = mask[y0 + rows.start : y0 + rows.stop, x0:x1]
+            line_only = on_line & (region > 0) & ~taken
+            if taken.any() or line_only.any():
+                region[taken] = 255
+                region[line_only] = 0
+                changed = True
+    return changed
 
 
 # The flat foot of a 2 (`completed_bases`): on the tuning pages 1,159 -> 1,163 of 1,350 (5 pages fixed, all a 2
@@ -1319,9 +1325,10 @@ def segment(image: np.ndarray, ink: np.ndarray | None = None) -> Segments:
         ordered, spaces = group_lines(boxes)
         # So do the digits written across a margin and the rest of those it marked in part; the circles and boxes
         # drawn around numbers leave it.
-        margins = partial(margin_strokes, mask=mask, image=image, scale=scale)  # `mask` changes in place
-        steps = ((margins, cv2.max),) * MARGINS + ((completed_strokes, cv2.max), (completed_bases, cv2.max), (loop_arcs, cv2.subtract))
-        for step, combine in steps:
+        if MARGINS and mend_margins(ordered, photo, mask, image, scale):
+            labels, boxes = digit_boxes()
+            ordered, spaces = group_lines(boxes)
+        for step, combine in ((completed_strokes, cv2.max), (completed_bases, cv2.max), (loop_arcs, cv2.subtract)):
             pieces = step(ordered, labels, photo)
             if pieces:
                 change_mask(mask, pieces, combine)
