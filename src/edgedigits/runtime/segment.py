@@ -848,9 +848,9 @@ def completed_strokes(boxes: list[Box], labels: np.ndarray, photo: PhotoInk) -> 
 # the margin, so a 0 crossing it was read as 7 and a 1 beside it was lost. Where a red upright line runs from a digit
 # height above a text line to one below it, the photo's own ink near it comes back, and the line's own pixels leave
 # the mask. Tuning pages 1,211 -> 1,213 -> 1,214 of 1,350 (3 fixed, none broken), turned pages 105 -> 106 of 150,
-# close-ups 111 either way; without the colour test
-# grid lines, sheet edges and boxes' sides were taken for margins (1,199); MARGIN_LINE 0.5 or 1.3: 1,210; MARGIN_FAR
-# 0.8: a close-up broken by a box's side; MARGIN_REACH 0.5: 1,208 (circles' arcs beside a margin come back).
+# close-ups 111 either way; without the colour test grid lines, sheet edges and boxes' sides were taken for margins
+# (1,199); MARGIN_LINE 0.5 or 1.3: 1,210; MARGIN_FAR 0.8: a close-up broken by a box's side; MARGIN_REACH 0.5: 1,208
+# (circles' arcs beside a margin come back).
 MARGINS = True
 MARGIN_LINE = 1.0  # a line reaching this many digit heights above and below a text line ...
 MARGIN_SLANT = 0.27  # ... upright (at most this much sideways per row: 15 degrees), ...
@@ -942,12 +942,12 @@ def reddish(image: np.ndarray | None, scale: float, xs: np.ndarray, ys: np.ndarr
     """How much redder the photo (`image`, BGR at its own size; `scale`: working pixels per photo pixel) is along
     each row of working-resolution points (`xs`, `ys`: [lines, points]) than `aside` pixels either side of them:
     red minus the mean of green and blue, medians along each line (0 for a grey photo)."""
-    if image is None or image.ndim != 3 or image.shape[2] < 3:
+    if image is None or image.ndim != 3 or image.shape[2] < 3 or not np.size(xs):
         return np.zeros(len(xs))
     at = np.stack([xs, xs - aside, xs + aside])  # on the line, and either side of it
     columns = np.clip((at * (1 / scale) + 0.5).astype(np.intp), 0, image.shape[1] - 1)
     rows = np.clip((np.asarray(ys) * (1 / scale) + 0.5).astype(np.intp), 0, image.shape[0] - 1)
-    bgr = image[np.broadcast_to(rows, columns.shape), columns].astype(np.int16)
+    bgr = to_uint8(image[np.broadcast_to(rows, columns.shape), columns]).astype(np.int16)  # 16-bit and float photos too
     redness = np.median(2 * bgr[..., 2] - bgr[..., 0] - bgr[..., 1], axis=-1) / 2
     return redness[0] - (redness[1] + redness[2]) / 2
 
@@ -977,6 +977,7 @@ def mend_margins(boxes: list[Box], photo: PhotoInk, mask: np.ndarray, image: np.
         if y0 < 0 or y1 > height or x1 - x0 < 4:
             continue
         window = sharp[y0:y1, x0:x1]
+
         def red(a: np.ndarray, b: np.ndarray, rows: slice | None = None) -> np.ndarray:
             """Whether the photo is MARGIN_RED redder along each x = a + b * row (window rows: a digit height above
             and below the writing, or `rows`) than half a digit height either side: a paper's margin is printed red."""
