@@ -371,10 +371,9 @@ class Reader:
                        if value == 1 and on_line(segments, segments.boxes[index], a, b, crop)]
             if margins:  # a margin or a box's side read as a 1: the run without it
                 read = read.without(margins)
-                if not read.digits or (len(read.digits) == 1 and not surely_run):
-                    continue
                 cuts = run_pieces(read, crop.shape[1])
-            if not all(crop[:, a:b].any() for a, b in cuts):  # a piece without ink: not a reading to trust
+            if (not read.digits or (len(read.digits) == 1 and not surely_run)  # nothing left of a run
+                    or not all(crop[:, a:b].any() for a, b in cuts)):  # a piece without ink: not a reading to trust
                 continue
             too_narrow = any(b - a < NARROWEST_PIECE * segments.boxes[index].h for (a, b), value in zip(cuts, read.digits) if value not in NARROW_DIGITS)
             wide = digit.box[2] / digit.box[3] > WIDER_THAN_TYPICAL * typical
